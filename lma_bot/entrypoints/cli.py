@@ -1,0 +1,277 @@
+"""``lma-bot``: the operator CLI and the process entrypoints (migrate, serve, scheduler).
+
+Bad input to any command prints one line on stderr naming what is wrong and exits with code 2, with
+nothing written. ``--json`` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from lma_bot.config import ConfigError, Settings, configure_logging, load_settings
+from lma_bot.db import Database, TenantError, runtime_database_url
+from lma_bot.dbadmin import RoleSetupError, migrate
+from lma_bot.embedded import EmbeddedServiceError
+from lma_bot.entrypoints.runtime import Runtime, open_runtime
+from lma_bot.errors import DomainError, parse_model
+from lma_bot.orgs.schemas import OrganizationCreate, OrganizationView
+from lma_bot.orgs.service import create_organization
+from lma_bot.users.schemas import UserCreate, UserView
+from lma_bot.users.service import add_user
+
+log = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class UsageError(Exception):
+    """Bad input detected by a command itself; shown as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _emit(args: argparse.Namespace, view: BaseModel, human: str) -> None:
+    _out(json.dumps(view.model_dump(mode="json")) if args.json else human)
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    runtime = await open_runtime(settings, auto_migrate=False)
+    try:
+        url = runtime.settings.database_url
+        assert url is not None
+        report = await migrate(url, settings.db_app_role, settings.db_app_password)
+    finally:
+        await runtime.close()
+    if args.json:
+        _out(json.dumps({"migrated": "head", "runtime_role": report.role, "role_created": report.created}))
+    else:
+        _out(f"database migrated to head; {report.message} with its privileges granted")
+    return 0
+
+
+async def _run_app(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("web.listening url=http://%s:%s", host, port)
+        await _wait_for_signal()
+    finally:
+        await runner.cleanup()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.entrypoints.web import create_app
+
+    if not settings.embedded:
+        settings.require("encryption_keys")
+    port = args.port if args.port is not None else settings.port
+    runtime = await open_runtime(settings)
+    try:
+        await _run_app(create_app(runtime.settings), args.host, port)
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.entrypoints.scheduler import run_scheduler
+
+    runtime = await open_runtime(settings)
+    try:
+        await run_scheduler(runtime.settings, _wait_for_signal)
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def _with_database(runtime: Runtime, work: Callable[[Database], Awaitable[int]]) -> int:
+    url = runtime.settings.database_url
+    assert url is not None
+    database = Database.from_url(
+        runtime_database_url(runtime.settings, url), pool_size=2, application_name="lma-bot cli"
+    )
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+async def _cmd_orgs_create(args: argparse.Namespace, settings: Settings) -> int:
+    data = parse_model(OrganizationCreate, {"name": args.name, "slack_team_id": args.slack_team_id})
+
+    async def work(database: Database) -> int:
+        org_id = await database.next_organization_id()
+        async with database.uow(org_id) as session:
+            org = await create_organization(session, org_id=org_id, data=data)
+            view = OrganizationView.model_validate(org)
+        team = f" (Slack team {view.slack_team_id})" if view.slack_team_id else ""
+        _emit(args, view, f"created organization {view.id} {view.name!r}{team}")
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
+async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    data = parse_model(
+        UserCreate,
+        {
+            "email": args.email,
+            "name": args.name,
+            "role": args.role,
+            "slack_user_id": args.slack_user_id,
+            "timezone": args.timezone,
+        },
+    )
+
+    async def work(database: Database) -> int:
+        async with database.uow(args.org) as session:
+            user = await add_user(session, org_id=args.org, data=data)
+            view = UserView.model_validate(user)
+        _emit(
+            args,
+            view,
+            f"added {view.role} {view.name} <{view.email}> as user {view.id} of organization {view.organization_id}",
+        )
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lma-bot", description="Lead-management chat-ops bot and webhook gateway.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        sub: Any, name: str, handler: Callable[..., Awaitable[int]], help_text: str
+    ) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        command.add_argument("--json", action="store_true", help="print JSON on stdout")
+        return command
+
+    add(commands, "migrate", _cmd_migrate, "alembic upgrade head, then create/grant the runtime role")
+    serve = add(commands, "serve", _cmd_serve, "serve Slack endpoints, webhooks, health and metrics")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive_int, default=None, help="default: $PORT or 8080")
+    add(commands, "scheduler", _cmd_scheduler, "run the scheduler process (reminders, expiries, decay)")
+
+    orgs = commands.add_parser("orgs", help="manage organizations").add_subparsers(
+        dest="orgs_command", required=True, metavar="ACTION"
+    )
+    create = add(orgs, "create", _cmd_orgs_create, "create an organization")
+    create.add_argument("--name", required=True)
+    create.add_argument("--slack-team-id", default=None)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True, metavar="ACTION"
+    )
+    add_user_cmd = add(users, "add", _cmd_users_add, "add a user to an organization")
+    add_user_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
+    add_user_cmd.add_argument("--email", required=True)
+    add_user_cmd.add_argument("--name", required=True)
+    add_user_cmd.add_argument("--role", required=True, choices=("admin", "manager", "rep"))
+    add_user_cmd.add_argument("--slack-user-id", default=None)
+    add_user_cmd.add_argument("--timezone", default="UTC")
+    return parser
+
+
+def _fail(code: int, message: str) -> int:
+    sys.stderr.write(f"lma-bot: error: {message}\n")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.handler
+        return asyncio.run(handler(args, settings))
+    except ConfigError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except (DomainError, UsageError, TenantError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except RoleSetupError as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except EmbeddedServiceError as exc:
+        return _fail(EXIT_FAILURE, f"embedded services: {exc}")
+    except (OperationalError, InterfaceError, OSError) as exc:
+        return _fail(EXIT_FAILURE, f"cannot reach the database or Redis: {_reason(exc)}")
+    except DBAPIError as exc:
+        return _fail(EXIT_FAILURE, f"database error: {_reason(exc)}")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {text}" if text else type(original).__name__
+
+
+def run() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,47 @@
+"""The scheduler process: an APScheduler AsyncIOScheduler running the periodic jobs in
+``handlers.jobs.JOBS``, each with its own database/Redis access. Several processes may run at once; each
+job is responsible for claiming its work atomically (see the scheduler issue)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from handlers.jobs import JOBS, JobContext
+from lma_bot.config import Settings
+from lma_bot.db import Database, runtime_database_url
+from lma_bot.redis import RedisKeys, create_redis
+
+log = logging.getLogger(__name__)
+
+
+async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]]) -> None:
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    database = Database.from_url(
+        runtime_database_url(settings, settings.database_url), application_name="lma-bot scheduler"
+    )
+    redis = create_redis(settings.redis_url)
+    ctx = JobContext(settings=settings, database=database, redis=redis, keys=RedisKeys(settings.redis_prefix))
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for job in JOBS:
+        scheduler.add_job(
+            job.run,
+            "interval",
+            seconds=job.every_seconds,
+            args=[ctx],
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+        )
+    scheduler.start()
+    log.info("scheduler.started jobs=%s", ",".join(j.name for j in JOBS) or "(none)")
+    try:
+        await wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await redis.aclose()
+        await database.dispose()
+        log.info("scheduler.stopped")

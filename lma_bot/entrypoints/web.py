@@ -1,0 +1,54 @@
+"""Web app factory: ``create_app(settings)`` owns the lifecycles (engine, Redis) via ``cleanup_ctx``.
+Nothing connects at import time. ``settings.database_url`` and ``settings.redis_url`` are resolved by the
+caller (see :mod:`lma_bot.entrypoints.runtime` for the embedded default)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+import handlers.ops
+from handlers import context
+from lma_bot.config import Settings
+from lma_bot.db import Database, runtime_database_url
+from lma_bot.redis import RedisKeys, create_redis
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("create_app needs resolved database_url and redis_url")
+    app = web.Application(client_max_size=1024 * 1024)
+    app[context.SETTINGS] = settings
+    app[context.REDIS_KEYS] = RedisKeys(settings.redis_prefix)
+    app[context.METRICS] = CollectorRegistry()
+    app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_redis_ctx)
+    handlers.ops.setup(app)
+    return app
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[context.SETTINGS]
+    assert settings.database_url is not None
+    database = Database.from_url(
+        runtime_database_url(settings, settings.database_url),
+        pool_size=settings.db_pool_size,
+        application_name="lma-bot web",
+    )
+    app[context.DATABASE] = database
+    yield
+    await database.dispose()
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[context.SETTINGS]
+    assert settings.redis_url is not None
+    client = create_redis(settings.redis_url)
+    app[context.REDIS] = client
+    yield
+    await client.aclose()

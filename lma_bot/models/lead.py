@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lma_bot.models.base import Base, TenantMixin, now_column, one_of, user_fk
+
+LEAD_STATUSES = (
+    "new",
+    "contacted",
+    "qualified",
+    "unqualified",
+    "proposal",
+    "negotiation",
+    "won",
+    "lost",
+)
+LEAD_TEMPERATURES = ("cold", "warm", "hot")
+EMAIL_STATUSES = ("unknown", "valid", "invalid")
+
+
+class Lead(TenantMixin, Base):
+    """A prospective customer. Unique per organization on ``lower(email)`` among live (not deleted) leads."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        user_fk("assigned_to_id"),
+        user_fk("created_by"),
+        one_of("status", LEAD_STATUSES),
+        one_of("lead_temperature", LEAD_TEMPERATURES),
+        one_of("email_status", EMAIL_STATUSES),
+        CheckConstraint("email IS NULL OR position('@' in email) > 1", name="email_shape"),
+        CheckConstraint(
+            "email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL OR company IS NOT NULL",
+            name="identifiable",
+        ),
+        Index(
+            "uq_leads_org_email",
+            "organization_id",
+            text("lower(email)"),
+            unique=True,
+            postgresql_where=text("email IS NOT NULL AND deleted_at IS NULL"),
+        ),
+        Index("idx_leads_org_status_score", "organization_id", "status", text("score DESC")),
+        Index(
+            "idx_leads_assigned_status",
+            "assigned_to_id",
+            "status",
+            postgresql_where=text("assigned_to_id IS NOT NULL"),
+        ),
+        Index("idx_leads_org_created_at", "organization_id", text("created_at DESC")),
+        Index("idx_leads_created_by", "created_by"),
+        Index("idx_leads_tags", "tags", postgresql_using="gin"),
+        Index("idx_leads_custom_fields", "custom_fields", postgresql_using="gin"),
+    )
+
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    company: Mapped[str | None] = mapped_column(String(255))
+    job_title: Mapped[str | None] = mapped_column(String(255))
+    website: Mapped[str | None] = mapped_column(String(500))
+    linkedin_url: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), nullable=False, server_default="new")
+    score: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    lead_temperature: Mapped[str] = mapped_column(String(20), nullable=False, server_default="cold")
+    assigned_to_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), nullable=False, server_default=text("'{}'::varchar[]")
+    )
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(nullable=False, server_default=text("'{}'::jsonb"))
+    expected_close_date: Mapped[dt.date | None] = mapped_column(Date)
+    last_engagement_date: Mapped[dt.datetime | None]
+    last_contacted_at: Mapped[dt.datetime | None]
+    email_status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="unknown")
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column(onupdate=True)
+    deleted_at: Mapped[dt.datetime | None]
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return full or self.email or self.company or f"Lead {self.id}"
