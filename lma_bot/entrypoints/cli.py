@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub: Any, name: str, handler: Callable[..., Awaitable[int]], help_text: str
     ) -> argparse.ArgumentParser:
         command: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=handler, long_running=name in ("serve", "scheduler"))
         command.add_argument("--json", action="store_true", help="print JSON on stdout")
         return command
 
@@ -244,7 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        level = settings.log_level
+        if not args.long_running and "log_level" not in settings.model_fields_set:
+            level = "WARNING"  # operator commands print their result; progress logs only when asked
+        configure_logging(level)
         handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.handler
         return asyncio.run(handler(args, settings))
     except ConfigError as exc:
