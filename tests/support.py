@@ -77,6 +77,10 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "mentioned_users": [user],
         },
         "lead_assignments": {"lead_id": lead, "assigned_to": user, "assigned_by": user},
+        "slack_installations": {
+            "team_id": f"T{tag.upper()}",
+            "bot_token_encrypted": "gAAAA-not-a-real-token",
+        },
     }
     values = dict(rows[table])
     values["organization_id"] = org
@@ -98,6 +102,7 @@ SEED_ORDER = (
     "integrations",
     "lead_notes",
     "lead_assignments",
+    "slack_installations",
 )
 
 

@@ -28,6 +28,7 @@ UPDATE_COLUMN = {
     "integrations": "display_name = 'Hacked'",
     "lead_notes": "content = 'Hacked'",
     "lead_assignments": "reason = 'Hacked'",
+    "slack_installations": "team_name = 'Hacked'",
 }
 
 

@@ -10,6 +10,7 @@ from lma_bot.models.lead import Lead
 from lma_bot.models.note import LeadNote
 from lma_bot.models.organization import Organization
 from lma_bot.models.scoring import LeadScoreHistory, LeadScoringRule
+from lma_bot.models.slack import SlackInstallation
 from lma_bot.models.user import User
 from lma_bot.models.workflow import Workflow, WorkflowExecution
 
@@ -32,6 +33,7 @@ __all__ = [
     "LeadScoreHistory",
     "LeadScoringRule",
     "Organization",
+    "SlackInstallation",
     "User",
     "Workflow",
     "WorkflowExecution",

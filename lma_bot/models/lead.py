@@ -3,8 +3,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Date, Index, Integer, String, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Boolean, CheckConstraint, Computed, Date, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lma_bot.models.base import Base, TenantMixin, now_column, one_of, user_fk
@@ -21,6 +21,12 @@ LEAD_STATUSES = (
 )
 LEAD_TEMPERATURES = ("cold", "warm", "hot")
 EMAIL_STATUSES = ("unknown", "valid", "invalid")
+
+SEARCH_VECTOR_SQL = (
+    "to_tsvector('simple'::regconfig, "
+    "coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(company, '') || ' ' || "
+    "coalesce(email, '') || ' ' || coalesce(regexp_replace(email, '[@._+-]+', ' ', 'g'), ''))"
+)
 
 
 class Lead(TenantMixin, Base):
@@ -55,6 +61,30 @@ class Lead(TenantMixin, Base):
         Index("idx_leads_org_created_at", "organization_id", text("created_at DESC")),
         Index("idx_leads_created_by", "created_by"),
         Index("idx_leads_tags", "tags", postgresql_using="gin"),
+        Index("idx_leads_search", "search_vector", postgresql_using="gin"),
+        Index(
+            "idx_leads_org_owner_created",
+            "organization_id",
+            "assigned_to_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index(
+            "idx_leads_org_unassigned_created",
+            "organization_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("assigned_to_id IS NULL AND deleted_at IS NULL"),
+        ),
+        Index(
+            "idx_leads_org_status_created",
+            "organization_id",
+            "status",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("idx_leads_custom_fields", "custom_fields", postgresql_using="gin"),
     )
 
@@ -84,6 +114,13 @@ class Lead(TenantMixin, Base):
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = now_column(onupdate=True)
     deleted_at: Mapped[dt.datetime | None]
+    # Full-text search over name, company and email (split on punctuation so "acme" finds ann@acme.com);
+    # the 'simple' configuration keeps names as typed (no stemming). Used by `/lead find` with prefix match.
+    search_vector: Mapped[str] = mapped_column(
+        TSVECTOR,
+        Computed(SEARCH_VECTOR_SQL, persisted=True),
+        deferred=True,
+    )
 
     @property
     def display_name(self) -> str:
