@@ -62,6 +62,11 @@ class RedisKeys:
     def active_workflows(self, organization_id: int) -> str:
         return self._key(f"active_workflows:{organization_id}")
 
+    # Short-lived idempotency markers (Slack retries, double submits); losing them is harmless because
+    # PostgreSQL constraints are the final guard.
+    def dedupe(self, scope: str, token: str) -> str:
+        return self._key(f"dedupe:{scope}:{token}")
+
     # Communication queues (hash-tagged by queue name)
     def queue(self, name: str) -> str:
         return self._key(f"{{{name}}}")

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 import handlers.ops
+import handlers.slack
 from handlers import context
 from lma_bot.config import Settings
 from lma_bot.db import Database, runtime_database_url
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     handlers.ops.setup(app)
+    handlers.slack.setup(app)
     return app
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, func, select
+import re
 
-from lma_bot.models import Lead
+from sqlalchemy import Select, and_, func, literal, select, tuple_
+
+from lma_bot.leads.schemas import Cursor, LeadQuery, ListFilter
+from lma_bot.models import Communication, Lead, LeadNote, User
 
 
 def live(org_id: int) -> Select[tuple[Lead]]:
@@ -16,3 +19,79 @@ def by_id(org_id: int, lead_id: int) -> Select[tuple[Lead]]:
 
 def by_email(org_id: int, email: str) -> Select[tuple[Lead]]:
     return live(org_id).where(func.lower(Lead.email) == email.lower())
+
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a `find` text, each usable as a tsquery prefix term."""
+    return [t.lower() for t in _TOKEN.findall(text)][:8]
+
+
+def page(
+    org_id: int,
+    query: LeadQuery,
+    *,
+    viewer_id: int,
+    after: Cursor | None,
+    before: Cursor | None,
+    limit: int,
+) -> Select[tuple[Lead, User]]:
+    """A page of leads, newest first, with their owners. ``after``: older than the cursor (Next);
+    ``before``: newer than the cursor (Previous; rows come back oldest first, the caller reverses)."""
+    stmt = (
+        select(Lead, User)
+        .outerjoin(User, and_(User.organization_id == Lead.organization_id, User.id == Lead.assigned_to_id))
+        .where(Lead.organization_id == org_id, Lead.deleted_at.is_(None))
+    )
+    if query.text is not None:
+        terms = search_terms(query.text)
+        tsquery = " & ".join(f"{t}:*" for t in terms)
+        stmt = stmt.where(Lead.search_vector.op("@@")(func.to_tsquery("simple", tsquery)))
+    elif query.filter is ListFilter.MINE:
+        stmt = stmt.where(Lead.assigned_to_id == viewer_id)
+    elif query.filter is ListFilter.UNASSIGNED:
+        stmt = stmt.where(Lead.assigned_to_id.is_(None))
+    elif query.filter is ListFilter.STATUS:
+        stmt = stmt.where(Lead.status == query.value)
+    elif query.filter is ListFilter.TAG:
+        stmt = stmt.where(Lead.tags.contains([query.value]))
+    key = tuple_(Lead.created_at, Lead.id)
+    if before is not None:
+        return (
+            stmt.where(key > tuple_(literal(before.created_at), literal(before.id)))
+            .order_by(Lead.created_at.asc(), Lead.id.asc())
+            .limit(limit + 1)
+        )
+    if after is not None:
+        stmt = stmt.where(key < tuple_(literal(after.created_at), literal(after.id)))
+    return stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit + 1)
+
+
+def recent_notes(org_id: int, lead_id: int, limit: int) -> Select[tuple[LeadNote, User]]:
+    return (
+        select(LeadNote, User)
+        .outerjoin(User, and_(User.organization_id == LeadNote.organization_id, User.id == LeadNote.user_id))
+        .where(LeadNote.organization_id == org_id, LeadNote.lead_id == lead_id)
+        .order_by(LeadNote.created_at.desc(), LeadNote.id.desc())
+        .limit(limit)
+    )
+
+
+def next_reminder(org_id: int, lead_id: int) -> Select[tuple[Communication]]:
+    return (
+        select(Communication)
+        .where(
+            Communication.organization_id == org_id,
+            Communication.lead_id == lead_id,
+            Communication.status == "scheduled",
+            Communication.scheduled_at >= func.now(),
+        )
+        .order_by(Communication.scheduled_at.asc())
+        .limit(1)
+    )
+
+
+def owner(org_id: int, user_id: int) -> Select[tuple[User]]:
+    return select(User).where(User.organization_id == org_id, User.id == user_id)

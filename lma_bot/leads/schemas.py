@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +27,11 @@ class LeadCreate(BaseModel):
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         return normalize_email(value) if value else None
+
+    @field_validator("first_name", "last_name", "company", "phone", "job_title", "source")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("tags")
     @classmethod
@@ -61,3 +67,90 @@ class LeadView(BaseModel):
     assigned_to_id: int | None
     tags: list[str]
     created_at: dt.datetime
+
+
+class ListFilter(StrEnum):
+    ALL = "all"
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    STATUS = "status"
+    TAG = "tag"
+
+
+class LeadQuery(BaseModel):
+    """What `/lead list` or `/lead find` asked for; serialized into pagination buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: ListFilter = ListFilter.ALL
+    value: str | None = None
+    text: str | None = None  # set for `find`
+
+
+class Cursor(BaseModel):
+    """Keyset position: the (created_at, id) of a row; pages run newest first."""
+
+    created_at: dt.datetime
+    id: int
+
+
+class LeadSummary(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    company: str | None
+    status: str
+    score: int
+    lead_temperature: str
+    owner_slack_id: str | None
+    owner_name: str | None
+    created_at: dt.datetime
+
+
+class LeadPage(BaseModel):
+    query: LeadQuery
+    items: list[LeadSummary]
+    first: Cursor | None
+    last: Cursor | None
+    has_next: bool
+    has_prev: bool
+
+
+class NoteView(BaseModel):
+    id: int
+    author_id: int | None
+    author_name: str | None
+    author_slack_id: str | None
+    content: str
+    is_private: bool
+    note_type: str
+    created_at: dt.datetime
+
+
+class OwnerView(BaseModel):
+    id: int
+    name: str
+    slack_user_id: str | None
+
+
+class LeadCard(BaseModel):
+    """Everything `/lead show` renders, cached in Redis as ``lead:{id}`` (notes unfiltered; the viewer's
+    visibility is applied on read)."""
+
+    organization_id: int
+    id: int
+    name: str
+    email: str | None
+    company: str | None
+    phone: str | None
+    job_title: str | None
+    source: str | None
+    status: str
+    score: int
+    lead_temperature: str
+    tags: list[str]
+    owner: OwnerView | None
+    notes: list[NoteView]
+    next_reminder_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime

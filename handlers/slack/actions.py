@@ -1,0 +1,124 @@
+"""Buttons: open a lead, page a list, open the note/status forms from a card, add a mentioned member."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.slack import flows
+from handlers.slack.actor import provision, resolve_actor, slack_profile
+from handlers.slack.blocks.card import lead_card
+from handlers.slack.blocks.lists import lead_page
+from handlers.slack.blocks.modals import add_note_modal, change_status_modal, coming_soon_modal
+from handlers.slack.deps import SlackDeps
+from handlers.slack.errors import answer_errors
+from handlers.slack.ids import Action, LeadRef, MemberRef, ModalContext, PageRequest
+from lma_bot.errors import InvalidInput, PermissionDenied
+from lma_bot.leads.service import STATUS_TRANSITIONS
+
+EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
+COMING_SOON = {
+    Action.LEAD_REASSIGN: "Reassign",
+    Action.LEAD_REMIND: "Reminders",
+    Action.LEAD_SCORE: "Score details",
+}
+
+
+def _value(body: dict[str, Any]) -> str:
+    return str(body["actions"][0].get("value") or "")
+
+
+def _lead_ref(body: dict[str, Any]) -> LeadRef:
+    try:
+        return LeadRef.model_validate_json(_value(body))
+    except ValidationError:
+        raise InvalidInput("this button is out of date; run the command again") from None
+
+
+async def _actor(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> Any:
+    return await resolve_actor(
+        deps,
+        client,
+        team_id=body["team"]["id"] if body.get("team") else body["user"]["team_id"],
+        team_domain=(body.get("team") or {}).get("domain"),
+        slack_user_id=body["user"]["id"],
+    )
+
+
+async def just_ack(ack: AsyncAck) -> None:
+    await ack()
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def open_lead(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        async with answer_errors(respond, what="open_lead"):
+            actor = await _actor(deps, client, body)
+            card, notes = await flows.card_for(deps, actor, _lead_ref(body).lead_id)
+            await respond(text=f"Lead #{card.id} {card.name}", blocks=lead_card(card, notes), **EPHEMERAL)
+
+    async def list_page(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        async with answer_errors(respond, what="list_page"):
+            try:
+                request = PageRequest.model_validate_json(_value(body))
+            except ValidationError:
+                raise InvalidInput("this button is out of date; run the list again") from None
+            actor = await _actor(deps, client, body)
+            page = await flows.page(deps, actor, request.query, after=request.after, before=request.before)
+            await respond(
+                text="Leads", blocks=lead_page(page), response_type="ephemeral", replace_original=True
+            )
+
+    async def open_note_form(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        ref = _lead_ref(body)
+        async with answer_errors(respond, what="note_form"):
+            actor = await _actor(deps, client, body)
+            card, _ = await flows.card_for(deps, actor, ref.lead_id)
+            context = ModalContext(channel_id=(body.get("channel") or {}).get("id"), lead_id=ref.lead_id)
+            await client.views_open(
+                trigger_id=body["trigger_id"], view=add_note_modal(context, lead_name=card.name)
+            )
+
+    async def open_status_form(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        ref = _lead_ref(body)
+        async with answer_errors(respond, what="status_form"):
+            actor = await _actor(deps, client, body)
+            card, _ = await flows.card_for(deps, actor, ref.lead_id)
+            context = ModalContext(channel_id=(body.get("channel") or {}).get("id"), lead_id=ref.lead_id)
+            view = change_status_modal(
+                context, lead_name=card.name, current=card.status, allowed=STATUS_TRANSITIONS[card.status]
+            )
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    async def coming_soon(body: dict[str, Any], client: AsyncWebClient) -> None:
+        feature = COMING_SOON.get(Action(body["actions"][0]["action_id"]), "This")
+        await client.views_open(trigger_id=body["trigger_id"], view=coming_soon_modal(feature))
+
+    async def add_mentioned(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        async with answer_errors(respond, what="add_mentioned"):
+            actor = await _actor(deps, client, body)
+            if not actor.is_manager:
+                raise PermissionDenied("only managers and admins can add users; ask one of them")
+            try:
+                member = MemberRef.model_validate_json(_value(body))
+            except ValidationError:
+                raise InvalidInput("this button is out of date") from None
+            profile = await slack_profile(client, member.slack_user_id)
+            added = await provision(
+                deps, org_id=actor.org_id, slack_user_id=member.slack_user_id, profile=profile
+            )
+            await respond(
+                text=f":bust_in_silhouette: <@{member.slack_user_id}> is now an lma-bot {added.role}.",
+                **EPHEMERAL,
+            )
+
+    app.action(re.compile(f"^{Action.LEAD_OPEN}(-\\d+)?$"))(ack=just_ack, lazy=[open_lead])
+    app.action(re.compile(f"^{Action.LIST_PAGE}-(prev|next)$"))(ack=just_ack, lazy=[list_page])
+    app.action(Action.LEAD_ADD_NOTE)(ack=just_ack, lazy=[open_note_form])
+    app.action(Action.LEAD_CHANGE_STATUS)(ack=just_ack, lazy=[open_status_form])
+    for action in COMING_SOON:
+        app.action(action)(ack=just_ack, lazy=[coming_soon])
+    app.action(re.compile(f"^{Action.USER_ADD_MENTIONED}-"))(ack=just_ack, lazy=[add_mentioned])

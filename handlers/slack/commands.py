@@ -1,0 +1,136 @@
+"""`/lead`: the ack listener parses the text and answers usage mistakes at once (no database, no Slack
+call, so it is always within the 3 s); the lazy listener does the work and answers via ``response_url``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.slack import flows
+from handlers.slack.actor import Actor, resolve_actor
+from handlers.slack.blocks.card import lead_card
+from handlers.slack.blocks.help import help_blocks
+from handlers.slack.blocks.lists import lead_page
+from handlers.slack.blocks.messages import add_mentioned_offer, duplicate_lead, lead_created
+from handlers.slack.blocks.modals import create_lead_modal
+from handlers.slack.deps import SlackDeps
+from handlers.slack.errors import answer_errors, usage_text
+from handlers.slack.grammar import (
+    Command,
+    Create,
+    Help,
+    Later,
+    ListLeads,
+    Note,
+    Show,
+    Status,
+    UsageError,
+    parse,
+)
+from handlers.slack.ids import ModalContext
+from lma_bot.errors import parse_model
+from lma_bot.leads.schemas import LeadCreate
+from lma_bot.leads.service import DuplicateLead
+
+log = logging.getLogger(__name__)
+
+EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def ack_lead(ack: AsyncAck, command: dict[str, Any]) -> None:
+        try:
+            parsed = parse(command.get("text", ""))
+        except UsageError as exc:
+            await ack(text=usage_text(exc), response_type="ephemeral")
+            return
+        if isinstance(parsed, Later):
+            await ack(text=f"`/lead {parsed.subcommand}` is not available in this version of lma-bot yet.")
+            return
+        await ack()
+
+    async def run_lead(command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+        try:
+            parsed = parse(command.get("text", ""))
+        except UsageError:
+            return  # answered by the ack
+        if isinstance(parsed, Later):
+            return
+        if isinstance(parsed, Create) and parsed.email is None:
+            # Open the form first: the trigger_id expires 3 s after the command.
+            await client.views_open(
+                trigger_id=command["trigger_id"],
+                view=create_lead_modal(ModalContext(channel_id=command.get("channel_id"))),
+            )
+            return
+        async with answer_errors(respond, what="command"):
+            actor = await resolve_actor(
+                deps,
+                client,
+                team_id=command["team_id"],
+                team_domain=command.get("team_domain"),
+                slack_user_id=command["user_id"],
+            )
+            await _dispatch(deps, client, respond, actor, parsed)
+
+    app.command("/lead")(ack=ack_lead, lazy=[run_lead])
+
+
+async def _dispatch(
+    deps: SlackDeps, client: AsyncWebClient, respond: AsyncRespond, actor: Actor, parsed: Command
+) -> None:
+    if isinstance(parsed, Help):
+        await respond(text="How to use /lead", blocks=help_blocks(role=actor.role), **EPHEMERAL)
+    elif isinstance(parsed, Create):
+        await _create(deps, respond, actor, parsed)
+    elif isinstance(parsed, Show):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        card, notes = await flows.card_for(deps, actor, lead_id)
+        await respond(text=f"Lead #{card.id} {card.name}", blocks=lead_card(card, notes), **EPHEMERAL)
+    elif isinstance(parsed, ListLeads):
+        page = await flows.page(deps, actor, parsed.query)
+        await respond(text="Leads", blocks=lead_page(page), **EPHEMERAL)
+    elif isinstance(parsed, Status):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        text = await flows.change_status(deps, actor, lead_id, parsed.status, parsed.reason)
+        await respond(text=text, **EPHEMERAL)
+    elif isinstance(parsed, Note):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        outcome = await flows.add_note(deps, client, actor, lead_id, parsed.text, private=parsed.private)
+        await respond(text=note_confirmation(outcome, private=parsed.private), **EPHEMERAL)
+        if outcome.unknown:
+            await respond(text="Add them as users?", blocks=add_mentioned_offer(outcome.unknown), **EPHEMERAL)
+
+
+async def _create(deps: SlackDeps, respond: AsyncRespond, actor: Actor, parsed: Create) -> None:
+    first, _, last = (parsed.name or "").partition(" ")
+    data = parse_model(
+        LeadCreate,
+        {
+            "email": parsed.email,
+            "first_name": first or None,
+            "last_name": last or None,
+            "company": parsed.company,
+            "source": parsed.source or "slack",
+            "tags": parsed.tags,
+        },
+    )
+    try:
+        lead_id, name = await flows.create(deps, actor, data)
+    except DuplicateLead as exc:
+        await respond(
+            text=str(exc),
+            blocks=duplicate_lead(exc.existing_id, parsed.name or "", data.email or ""),
+            **EPHEMERAL,
+        )
+        return
+    await respond(text=f"Created lead #{lead_id}", blocks=lead_created(lead_id, name), **EPHEMERAL)
+
+
+def note_confirmation(outcome: flows.NoteOutcome, *, private: bool) -> str:
+    kind = ":lock: Private note" if private else ":memo: Note"
+    told = f" Notified {', '.join(f'<@{s}>' for s in outcome.notified)}." if outcome.notified else ""
+    return f"{kind} added to *#{outcome.lead_id} {outcome.lead_name}*.{told}"

@@ -1,0 +1,70 @@
+"""Typed Slack ids: action and callback ids, and the pydantic models carried in button values and
+``private_metadata`` (serialized as JSON, validated on the way back in)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from lma_bot.leads.schemas import Cursor, LeadQuery
+
+
+class Action(StrEnum):
+    LEAD_OPEN = "lead-open"
+    LEAD_ADD_NOTE = "lead-add-note"
+    LEAD_CHANGE_STATUS = "lead-change-status"
+    LEAD_REASSIGN = "lead-reassign"
+    LEAD_REMIND = "lead-remind"
+    LEAD_SCORE = "lead-score-details"
+    LIST_PAGE = "lead-list-page"
+    USER_ADD_MENTIONED = "user-add-mentioned"
+
+
+class View(StrEnum):
+    CREATE_LEAD = "lead-create"
+    ADD_NOTE = "lead-add-note"
+    CHANGE_STATUS = "lead-change-status"
+
+
+class Block(StrEnum):
+    """block_id/action_id of modal inputs; per-field errors are keyed by block_id."""
+
+    EMAIL = "email"
+    FIRST_NAME = "first_name"
+    LAST_NAME = "last_name"
+    COMPANY = "company"
+    SOURCE = "source"
+    TAGS = "tags"
+    NOTE = "note"
+    PRIVATE = "private"
+    STATUS = "status"
+    REASON = "reason"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def dumps(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+class LeadRef(Payload):
+    lead_id: int
+
+
+class PageRequest(Payload):
+    query: LeadQuery
+    after: Cursor | None = None
+    before: Cursor | None = None
+
+
+class MemberRef(Payload):
+    slack_user_id: str
+
+
+class ModalContext(Payload):
+    """private_metadata of our modals: where to confirm, and which lead (for note/status)."""
+
+    channel_id: str | None = None
+    lead_id: int | None = None
