@@ -126,7 +126,13 @@ async def test_every_seed_index_exists_with_its_definition(owner_engine: AsyncEn
         assert "USING gin" in definitions[name], name
     email = definitions["uq_leads_org_email"]
     assert "UNIQUE" in email
-    assert "lower((email)::text)" in email
+    assert "(organization_id, email_normalized)" in email
+    generated = await _rows(
+        owner_engine,
+        "SELECT table_name, generation_expression FROM information_schema.columns "
+        "WHERE column_name = 'email_normalized' ORDER BY table_name",
+    )
+    assert generated == [("leads", "lower((email)::text)"), ("users", "lower((email)::text)")]
     assert "deleted_at IS NULL" in email
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, and_, func, literal, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select
 
 from lma_bot.leads.schemas import Cursor, LeadQuery, ListFilter
 from lma_bot.models import Communication, Lead, LeadNote, User
@@ -18,7 +18,7 @@ def by_id(org_id: int, lead_id: int) -> Select[tuple[Lead]]:
 
 
 def by_email(org_id: int, email: str) -> Select[tuple[Lead]]:
-    return live(org_id).where(func.lower(Lead.email) == email.lower())
+    return live(org_id).where(Lead.email_normalized == email.lower())
 
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -57,15 +57,21 @@ def page(
         stmt = stmt.where(Lead.status == query.value)
     elif query.filter is ListFilter.TAG:
         stmt = stmt.where(Lead.tags.contains([query.value]))
-    key = tuple_(Lead.created_at, Lead.id)
+    # Keyset conditions spelled with plain comparisons: a row comparison (record_lt) is not leakproof, so
+    # under row-level security it could not be an index condition.
     if before is not None:
-        return (
-            stmt.where(key > tuple_(literal(before.created_at), literal(before.id)))
-            .order_by(Lead.created_at.asc(), Lead.id.asc())
-            .limit(limit + 1)
+        newer = or_(
+            Lead.created_at > before.created_at,
+            and_(Lead.created_at == before.created_at, Lead.id > before.id),
         )
+        stmt = stmt.where(Lead.created_at >= before.created_at, newer)
+        return stmt.order_by(Lead.created_at.asc(), Lead.id.asc()).limit(limit + 1)
     if after is not None:
-        stmt = stmt.where(key < tuple_(literal(after.created_at), literal(after.id)))
+        older = or_(
+            Lead.created_at < after.created_at,
+            and_(Lead.created_at == after.created_at, Lead.id < after.id),
+        )
+        stmt = stmt.where(Lead.created_at <= after.created_at, older)
     return stmt.order_by(Lead.created_at.desc(), Lead.id.desc()).limit(limit + 1)
 
 

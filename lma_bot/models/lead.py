@@ -47,9 +47,9 @@ class Lead(TenantMixin, Base):
         Index(
             "uq_leads_org_email",
             "organization_id",
-            text("lower(email)"),
+            "email_normalized",
             unique=True,
-            postgresql_where=text("email IS NOT NULL AND deleted_at IS NULL"),
+            postgresql_where=text("email_normalized IS NOT NULL AND deleted_at IS NULL"),
         ),
         Index("idx_leads_org_status_score", "organization_id", "status", text("score DESC")),
         Index(
@@ -89,6 +89,11 @@ class Lead(TenantMixin, Base):
     )
 
     email: Mapped[str | None] = mapped_column(String(320))
+    # lower(email), stored: lookups compare it with `=` (leakproof), so the unique index serves them under
+    # row-level security, where an index on the expression lower(email) could not be used.
+    email_normalized: Mapped[str | None] = mapped_column(
+        String(320), Computed("lower(email)", persisted=True)
+    )
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(50))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Index, String, UniqueConstraint, func, text
+from sqlalchemy import Boolean, CheckConstraint, Computed, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lma_bot.models.base import Base, TenantMixin, now_column, one_of
@@ -17,13 +17,14 @@ class User(TenantMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("organization_id", "slack_user_id"),
-        Index("uq_users_org_email", "organization_id", func.lower(text("email")), unique=True),
+        Index("uq_users_org_email", "organization_id", "email_normalized", unique=True),
         one_of("role", USER_ROLES),
         CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
         CheckConstraint("position('@' in email) > 1", name="email_shape"),
     )
 
     email: Mapped[str] = mapped_column(String(320), nullable=False)
+    email_normalized: Mapped[str] = mapped_column(String(320), Computed("lower(email)", persisted=True))
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False, server_default="rep")
     slack_user_id: Mapped[str | None] = mapped_column(String(32))

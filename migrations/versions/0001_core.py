@@ -55,6 +55,12 @@ def upgrade() -> None:
         sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column(
+            "email_normalized",
+            sa.String(length=320),
+            sa.Computed("lower(email)", persisted=True),
+            nullable=True,
+        ),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("role", sa.String(length=20), server_default="rep", nullable=False),
         sa.Column("slack_user_id", sa.String(length=32), nullable=True),
@@ -84,14 +90,18 @@ def upgrade() -> None:
             "organization_id", "slack_user_id", name=op.f("uq_users_organization_id_slack_user_id")
         ),
     )
-    op.create_index(
-        "uq_users_org_email", "users", ["organization_id", sa.literal_column("lower(email)")], unique=True
-    )
+    op.create_index("uq_users_org_email", "users", ["organization_id", "email_normalized"], unique=True)
     op.create_table(
         "leads",
         sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column("id", sa.Integer(), sa.Identity(always=False), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column(
+            "email_normalized",
+            sa.String(length=320),
+            sa.Computed("lower(email)", persisted=True),
+            nullable=True,
+        ),
         sa.Column("first_name", sa.String(length=100), nullable=True),
         sa.Column("last_name", sa.String(length=100), nullable=True),
         sa.Column("phone", sa.String(length=50), nullable=True),
@@ -164,9 +174,9 @@ def upgrade() -> None:
     op.create_index(
         "uq_leads_org_email",
         "leads",
-        ["organization_id", sa.literal_column("lower(email)")],
+        ["organization_id", "email_normalized"],
         unique=True,
-        postgresql_where=sa.text("email IS NOT NULL AND deleted_at IS NULL"),
+        postgresql_where=sa.text("email_normalized IS NOT NULL AND deleted_at IS NULL"),
     )
     op.create_table(
         "workflows",
