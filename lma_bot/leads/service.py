@@ -6,7 +6,7 @@ the unit of work (``async with database.uow(org_id) as session``).
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
@@ -63,21 +63,26 @@ class InvalidTransition(InvalidInput):
 async def create_lead(
     session: AsyncSession, *, org_id: int, data: LeadCreate, actor_id: int | None = None
 ) -> Lead:
+    """Insert a lead; an email already used by a live lead of the organization raises :class:`DuplicateLead`.
+
+    One statement decides: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on the per-organization email
+    index, so concurrent creates of the same email make exactly one lead and nothing is read first.
+    """
     validate_document("leads.custom_fields", data.custom_fields)
-    if data.email:
-        existing = (await session.execute(repository.by_email(org_id, data.email))).scalar_one_or_none()
-        if existing is not None:
-            raise DuplicateLead(existing.id, data.email)
-    lead = Lead(organization_id=org_id, created_by=actor_id, **data.model_dump())
-    session.add(lead)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        if data.email and "uq_leads_org_email" in str(exc.orig):
-            found = (await session.execute(repository.by_email(org_id, data.email))).scalar_one()
-            raise DuplicateLead(found.id, data.email) from None
-        raise
+    stmt = (
+        pg_insert(Lead)
+        .values(organization_id=org_id, created_by=actor_id, **data.model_dump())
+        .on_conflict_do_nothing(
+            index_elements=[Lead.organization_id, Lead.email_normalized],
+            index_where=Lead.email_normalized.is_not(None) & Lead.deleted_at.is_(None),
+        )
+        .returning(Lead)
+    )
+    lead = (await session.scalars(stmt)).one_or_none()
+    if lead is None:
+        assert data.email is not None  # only the email index can conflict
+        existing = (await session.execute(repository.by_email(org_id, data.email))).scalar_one()
+        raise DuplicateLead(existing.id, data.email)
     await record(
         session,
         org_id=org_id,

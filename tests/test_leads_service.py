@@ -1,0 +1,139 @@
+"""Lead services against real PostgreSQL as the runtime role."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from lma_bot.db import Database
+from lma_bot.errors import InvalidInput, NotFound
+from lma_bot.leads.schemas import LeadCreate, LeadQuery, ListFilter
+from lma_bot.leads.service import (
+    DuplicateLead,
+    InvalidTransition,
+    change_status,
+    create_lead,
+    list_leads,
+    resolve_lead,
+)
+from tests.support import new_org
+
+
+async def _create(db: Database, org: int, **fields: object) -> int:
+    async with db.uow(org) as session:
+        lead = await create_lead(session, org_id=org, data=LeadCreate.model_validate(fields))
+        return lead.id
+
+
+async def test_create_then_duplicate_email_in_any_case_is_refused(db: Database) -> None:
+    org = await new_org(db)
+    lead_id = await _create(db, org, email="Ann@Acme.com", first_name="Ann", tags=["Q4", "q4 "])
+    with pytest.raises(DuplicateLead) as caught:
+        await _create(db, org, email="ann@ACME.com")
+    assert caught.value.existing_id == lead_id
+    async with db.uow(org) as session:
+        count = (await session.execute(text("SELECT count(*), max(tags::text) FROM leads"))).one()
+        assert tuple(count) == (1, "{q4}")
+        logged = (
+            await session.execute(
+                text("SELECT count(*) FROM activity_logs WHERE lead_id = :l"), {"l": lead_id}
+            )
+        ).scalar()
+        assert logged == 1
+
+
+async def test_same_email_in_two_organizations_is_fine(db: Database) -> None:
+    a, b = await new_org(db), await new_org(db)
+    assert await _create(db, a, email="x@y.io") != await _create(db, b, email="x@y.io")
+
+
+async def test_concurrent_creates_of_one_email_make_one_lead(db: Database) -> None:
+    org = await new_org(db)
+    results = await asyncio.gather(
+        *(_create(db, org, email="race@x.io") for _ in range(8)), return_exceptions=True
+    )
+    created = [r for r in results if isinstance(r, int)]
+    assert len(created) == 1
+    assert all(
+        isinstance(r, DuplicateLead) and r.existing_id == created[0] for r in results if r not in created
+    )
+
+
+async def test_resolve_by_number_hash_or_email(db: Database) -> None:
+    org = await new_org(db)
+    lead_id = await _create(db, org, email="ann@acme.com")
+    async with db.uow(org) as session:
+        for ref in (str(lead_id), f"#{lead_id}", "ANN@acme.com"):
+            assert (await resolve_lead(session, org_id=org, ref=ref)).id == lead_id
+        with pytest.raises(NotFound, match="no lead with the email"):
+            await resolve_lead(session, org_id=org, ref="bob@acme.com")
+        with pytest.raises(InvalidInput, match="use its number or email"):
+            await resolve_lead(session, org_id=org, ref="ann")
+
+
+async def test_status_transitions(db: Database) -> None:
+    org = await new_org(db)
+    lead_id = await _create(db, org, email="s@x.io")
+    async with db.uow(org) as session:
+        lead, previous = await change_status(
+            session, org_id=org, lead_id=lead_id, status="contacted", actor_id=None
+        )
+        assert (previous, lead.status) == ("new", "contacted")
+    with pytest.raises(InvalidTransition) as caught:
+        async with db.uow(org) as session:
+            await change_status(session, org_id=org, lead_id=lead_id, status="won", actor_id=None)
+    assert str(caught.value) == (
+        f"lead {lead_id} can't go from contacted to won; from contacted it can go to qualified, unqualified, lost"
+    )
+    with pytest.raises(InvalidInput, match="unknown status 'zombie'"):
+        async with db.uow(org) as session:
+            await change_status(session, org_id=org, lead_id=lead_id, status="zombie", actor_id=None)
+
+
+async def test_pages_walk_forward_and_back_newest_first(db: Database, owner_engine: object) -> None:
+    org = await new_org(db)
+    ids = [await _create(db, org, email=f"p{i}@x.io") for i in range(25)]
+    newest_first = list(reversed(ids))
+    seen: list[int] = []
+    async with db.uow(org) as session:
+        page = await list_leads(session, org_id=org, viewer_id=0, query=LeadQuery(), limit=10)
+        pages = [page]
+        while page.has_next:
+            page = await list_leads(
+                session, org_id=org, viewer_id=0, query=LeadQuery(), after=page.last, limit=10
+            )
+            pages.append(page)
+        for p in pages:
+            seen.extend(i.id for i in p.items)
+        assert seen == newest_first
+        assert [p.has_prev for p in pages] == [False, True, True]
+        back = await list_leads(
+            session, org_id=org, viewer_id=0, query=LeadQuery(), before=pages[2].first, limit=10
+        )
+        assert [i.id for i in back.items] == [i.id for i in pages[1].items]
+        assert back.has_prev
+        assert back.has_next
+
+
+async def test_find_and_filters(db: Database) -> None:
+    org = await new_org(db)
+    acme = await _create(db, org, email="ann@acme.com", first_name="Ann", company="Acme Corp", tags=["q4"])
+    globex = await _create(db, org, email="hank@globex.io", first_name="Hank", last_name="Scorpio")
+    async with db.uow(org) as session:
+
+        async def found(**query: object) -> list[int]:
+            page = await list_leads(session, org_id=org, viewer_id=0, query=LeadQuery.model_validate(query))
+            return [i.id for i in page.items]
+
+        assert await found(text="acm") == [acme]
+        assert await found(text="ACME corp") == [acme]
+        assert await found(text="globex") == [globex]
+        assert await found(text="scorp hank") == [globex]
+        assert await found(text="nobody") == []
+        assert await found(filter=ListFilter.TAG, value="q4") == [acme]
+        assert await found(filter=ListFilter.UNASSIGNED) == [globex, acme]
+        assert await found(filter=ListFilter.STATUS, value="new") == [globex, acme]
+        with pytest.raises(InvalidInput, match="find needs a word"):
+            await found(text="!!!")
