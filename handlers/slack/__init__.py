@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -21,13 +20,13 @@ from lma_bot.leads.cache import LeadCardCache
 log = logging.getLogger(__name__)
 
 GATEWAY = web.AppKey("slack_gateway", SlackGateway)
-HTTP_SESSION = web.AppKey("slack_http_session", aiohttp.ClientSession)
 
 
-def build_bolt(deps: SlackDeps, session: aiohttp.ClientSession) -> AsyncApp:
+def build_bolt(deps: SlackDeps) -> AsyncApp:
     settings = deps.settings
     assert settings.slack_signing_secret is not None
-    client = AsyncWebClient(base_url=settings.slack_api_url, session=session, timeout=10)
+    # No shared aiohttp session: Bolt deep-copies the request (client included) for lazy listeners.
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=10)
     bot_token = settings.slack_bot_token
 
     async def authorize(
@@ -57,7 +56,6 @@ def slack_configured(settings: Settings) -> bool:
 
 async def _slack_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[context.SETTINGS]
-    session = aiohttp.ClientSession()
     deps = SlackDeps(
         settings=settings,
         database=app[context.DATABASE],
@@ -67,10 +65,9 @@ async def _slack_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     assert settings.slack_signing_secret is not None
     app[GATEWAY] = SlackGateway(
-        bolt=build_bolt(deps, session), deps=deps, signing_secret=settings.slack_signing_secret
+        bolt=build_bolt(deps), deps=deps, signing_secret=settings.slack_signing_secret
     )
     yield
-    await session.close()
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
