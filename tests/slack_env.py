@@ -21,6 +21,10 @@ from tests.support import new_org
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"
+CLIENT_ID = "1111.2222"
+KEY = "x5MAdXDCRh2EUumXV2w3n_qHlu8SxtAcFSivAOtuJcw="
+CLIENT_ID = "1111.2222"
+KEY = "x5MAdXDCRh2EUumXV2w3n_qHlu8SxtAcFSivAOtuJcw="
 
 
 @dataclass
@@ -55,25 +59,38 @@ PEOPLE = {
 
 @asynccontextmanager
 async def slack_env(
-    db: Database, owner_url: str, redis_url: str, *, team_id: str = TEAM_ID, register_people: bool = True
+    db: Database,
+    owner_url: str,
+    redis_url: str,
+    *,
+    team_id: str = TEAM_ID,
+    register_people: bool = True,
+    oauth: bool = False,
 ) -> AsyncIterator[SlackEnv]:
-    async with FakeSlack() as fake:
+    """Single-workspace mode with an organization for ``team_id`` and its people; with ``oauth=True``,
+    multi-workspace mode with no organization (installing the app creates it)."""
+    async with FakeSlack(team_id=team_id) as fake:
+        mode: dict[str, str] = (
+            {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": "client-secret", "LMA_ENCRYPTION_KEYS": KEY}
+            if oauth
+            else {"SLACK_BOT_TOKEN": TOKEN}
+        )
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             DATABASE_URL=owner_url,
             REDIS_URL=redis_url,
             LMA_REDIS_PREFIX=f"lma-test:{uuid.uuid4().hex[:8]}:",
             SLACK_SIGNING_SECRET=SECRET,
-            SLACK_BOT_TOKEN=TOKEN,
             SLACK_API_URL=fake.api_url,
+            **mode,
         )
-        org_id = await new_org(db, name="Acme", slack_team_id=team_id)
+        org_id = 0 if oauth else await new_org(db, name="Acme", slack_team_id=team_id)
         users: dict[str, int] = {}
         for slack_id, (name, email, role) in PEOPLE.items():
             fake.add_user(
                 slack_id, name=name.split()[0].lower(), real_name=name, email=email, tz="Europe/Berlin"
             )
-            if register_people:
+            if register_people and not oauth:
                 async with db.uow(org_id) as session:
                     user = await add_user(
                         session,

@@ -222,6 +222,33 @@ async def test_serve_needs_encryption_keys_outside_the_embedded_default(
     assert (code, err) == (2, "lma-bot: error: LMA_ENCRYPTION_KEYS: required but not set\n")
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"SLACK_SIGNING_SECRET": "s"},
+            "SLACK_BOT_TOKEN: required (single workspace), or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth)",
+        ),
+        (
+            {"SLACK_SIGNING_SECRET": "s", "SLACK_CLIENT_ID": "1.2"},
+            "SLACK_CLIENT_SECRET: required with the other one for multi-workspace OAuth",
+        ),
+    ],
+)
+async def test_serve_refuses_half_configured_slack(
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    message: str,
+) -> None:
+    monkeypatch.setenv("LMA_ENCRYPTION_KEYS", "x5MAdXDCRh2EUumXV2w3n_qHlu8SxtAcFSivAOtuJcw=")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = await run_cli(capsys, "serve", "--port", "1")
+    assert (code, err) == (2, f"lma-bot: error: {message}\n")
+
+
 async def test_migrate_is_idempotent_and_reports_the_role(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

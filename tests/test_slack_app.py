@@ -164,11 +164,14 @@ async def test_list_pages_newest_first_with_next_and_previous(env: SlackEnv, db:
     for i in range(12):
         await env.command(f"create p{i}@x.io Person {i}")
     await env.fake.wait_for_response_posts(12)
-    ids = [lead["id"] for lead in await _leads(db, env.org_id)]
+    async with db.uow(env.org_id) as session:
+        newest_first = list(
+            (await session.execute(text("SELECT id FROM leads ORDER BY created_at DESC, id DESC"))).scalars()
+        )
     await env.command("list")
     first = await env.reply(13)
     shown = [b["accessory"]["value"] for b in first["blocks"] if b.get("accessory")]  # type: ignore[union-attr]
-    assert [LeadRef.model_validate_json(v).lead_id for v in shown] == list(reversed(ids))[:10]
+    assert [LeadRef.model_validate_json(v).lead_id for v in shown] == newest_first[:10]
     next_button = first["blocks"][-1]["elements"][-1]  # type: ignore[index]
     assert next_button["text"]["text"] == "Next"
     click = block_action(
@@ -181,7 +184,7 @@ async def test_list_pages_newest_first_with_next_and_previous(env: SlackEnv, db:
     second = await env.reply(14)
     assert second["replace_original"] is True
     shown = [b["accessory"]["value"] for b in second["blocks"] if b.get("accessory")]  # type: ignore[union-attr]
-    assert [LeadRef.model_validate_json(v).lead_id for v in shown] == list(reversed(ids))[10:]
+    assert [LeadRef.model_validate_json(v).lead_id for v in shown] == newest_first[10:]
     prev = second["blocks"][-1]["elements"][0]  # type: ignore[index]
     assert prev["text"]["text"] == "Previous"
     assert PageRequest.model_validate_json(prev["value"]).before is not None
