@@ -407,3 +407,31 @@ async def test_a_member_of_workspace_b_never_sees_workspace_a_leads(
         reply = _text(await env.reply(before + 1))
         assert expected in reply, (command, reply)
         assert "Alice" not in reply, (command, reply)
+
+
+# ------------------------------------------------------------------------------------------- App Home
+
+
+async def test_app_home_lists_my_open_leads_hot_first(env: SlackEnv, db: Database) -> None:
+    from tests.fakes.slack_requests import event_callback
+
+    me = env.users["U0REP"]
+    async with db.uow(env.org_id) as session:
+        await session.execute(
+            text(
+                "INSERT INTO leads (organization_id, email, first_name, assigned_to_id, lead_temperature, score, status) VALUES "
+                "(:o, 'cold@x.io', 'Cold', :u, 'cold', 5, 'new'), (:o, 'hot@x.io', 'Hot', :u, 'hot', 90, 'qualified'), "
+                "(:o, 'won@x.io', 'Won', :u, 'hot', 99, 'won'), (:o, 'theirs@x.io', 'Theirs', NULL, 'hot', 80, 'new')"
+            ),
+            {"o": env.org_id, "u": me},
+        )
+    home = event_callback(
+        {"type": "app_home_opened", "user": "U0REP", "channel": "D0HOME", "tab": "home"}, event_id="Ev0HOME"
+    )
+    assert (await env.client.event(home))[0] == 200
+    [publish] = await env.fake.wait_for("views.publish")
+    assert publish.params["user_id"] == "U0REP"
+    shown = json.dumps(publish.params["view"])
+    assert shown.index("Hot") < shown.index("Cold")
+    assert "Won" not in shown
+    assert "Theirs" not in shown

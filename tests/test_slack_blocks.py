@@ -6,6 +6,7 @@ import datetime as dt
 
 from handlers.slack.blocks.card import lead_card
 from handlers.slack.blocks.help import help_blocks
+from handlers.slack.blocks.home import home_view
 from handlers.slack.blocks.lists import lead_page
 from handlers.slack.blocks.messages import (
     add_mentioned_offer,
@@ -183,3 +184,9 @@ def test_messages() -> None:
     assert workspace_not_set_up("T0ACME", "acme").endswith(
         '`lma-bot orgs create --name "acme" --slack-team-id T0ACME`'
     )
+
+
+def test_home_view() -> None:
+    page = _page(2, has_prev=False, has_next=False, query=LeadQuery())
+    assert_snapshot("home_view", home_view(name="Rita Rep", leads=page.items))
+    assert_snapshot("home_view_empty", home_view(name="Rita Rep", leads=[]))

@@ -15,7 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import context
-from handlers.slack import actions, commands, views
+from handlers.slack import actions, commands, events, views
 from handlers.slack.deps import SlackDeps
 from handlers.slack.guard import SlackGateway
 from handlers.slack.oauth import Authorizer, PostgresInstallationStore, build_oauth_flow, oauth_mode
@@ -72,6 +72,7 @@ def build_bolt(deps: SlackDeps, authorizer: Authorizer) -> AsyncApp:
     commands.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
+    events.register(app, deps)
     return app
 
 

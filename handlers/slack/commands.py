@@ -123,7 +123,7 @@ async def _create(deps: SlackDeps, respond: AsyncRespond, actor: Actor, parsed: 
     except DuplicateLead as exc:
         await respond(
             text=str(exc),
-            blocks=duplicate_lead(exc.existing_id, parsed.name or "", data.email or ""),
+            blocks=duplicate_lead(exc.existing_id, exc.existing_name, data.email or ""),
             **EPHEMERAL,
         )
         return

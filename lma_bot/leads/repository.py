@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 
 from lma_bot.leads.schemas import Cursor, LeadQuery, ListFilter
 from lma_bot.models import Communication, Lead, LeadNote, User
@@ -101,3 +101,17 @@ def next_reminder(org_id: int, lead_id: int) -> Select[tuple[Communication]]:
 
 def owner(org_id: int, user_id: int) -> Select[tuple[User]]:
     return select(User).where(User.organization_id == org_id, User.id == user_id)
+
+
+OPEN_STATUSES = ("new", "contacted", "qualified", "proposal", "negotiation")
+
+
+def open_leads_of(org_id: int, user_id: int, limit: int) -> Select[tuple[Lead]]:
+    """A user's open leads, hot first, then by score."""
+    heat = case((Lead.lead_temperature == "hot", 0), (Lead.lead_temperature == "warm", 1), else_=2)
+    return (
+        live(org_id)
+        .where(Lead.assigned_to_id == user_id, Lead.status.in_(OPEN_STATUSES))
+        .order_by(heat, Lead.score.desc(), Lead.id.desc())
+        .limit(limit)
+    )

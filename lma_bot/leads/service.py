@@ -45,8 +45,9 @@ assert set(STATUS_TRANSITIONS) == set(LEAD_STATUSES)
 
 
 class DuplicateLead(Conflict):
-    def __init__(self, existing_id: int, email: str) -> None:
+    def __init__(self, existing_id: int, email: str, existing_name: str = "") -> None:
         self.existing_id = existing_id
+        self.existing_name = existing_name
         super().__init__(f"lead {existing_id} already has the email {email}")
 
 
@@ -82,7 +83,7 @@ async def create_lead(
     if lead is None:
         assert data.email is not None  # only the email index can conflict
         existing = (await session.execute(repository.by_email(org_id, data.email))).scalar_one()
-        raise DuplicateLead(existing.id, data.email)
+        raise DuplicateLead(existing.id, data.email, existing.display_name)
     await record(
         session,
         org_id=org_id,
@@ -264,3 +265,11 @@ def visible_notes(card: LeadCard, *, viewer_id: int, viewer_role: str, limit: in
         )
     ]
     return shown[:limit]
+
+
+async def open_leads(
+    session: AsyncSession, *, org_id: int, user_id: int, limit: int = 10
+) -> list[LeadSummary]:
+    """The user's open leads for their App Home, hot first."""
+    leads = (await session.execute(repository.open_leads_of(org_id, user_id, limit))).scalars()
+    return [_summary(lead, None) for lead in leads]

@@ -1,0 +1,42 @@
+"""Events API: the App Home tab, and a friendly answer when someone @mentions the bot."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.slack.actor import resolve_actor
+from handlers.slack.blocks.home import home_view
+from handlers.slack.deps import SlackDeps
+from lma_bot.errors import DomainError
+from lma_bot.leads.service import open_leads
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.event("app_home_opened")
+    async def app_home_opened(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        try:
+            actor = await resolve_actor(
+                deps, client, team_id=body["team_id"], team_domain=None, slack_user_id=event["user"]
+            )
+        except DomainError as exc:
+            log.info("slack.home.skipped reason=%s", type(exc).__name__)
+            return
+        async with deps.database.uow(actor.org_id) as session:
+            leads = await open_leads(session, org_id=actor.org_id, user_id=actor.user_id)
+        await client.views_publish(user_id=event["user"], view=home_view(name=actor.name, leads=leads))
+
+    @app.event("app_mention")
+    async def app_mention(event: dict[str, Any], client: AsyncWebClient) -> None:
+        await client.chat_postMessage(
+            channel=event["channel"],
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+            text=f"Hi <@{event.get('user')}>! I work through `/lead`: try `/lead help`.",
+        )
