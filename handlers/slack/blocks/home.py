@@ -36,7 +36,7 @@ def home_view(*, name: str, leads: list[LeadSummary]) -> dict[str, Any]:
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=f"{emoji} *#{lead.id} {esc(lead.name)}*{company}\\n{lead.status} · score {lead.score}"
+                    text=f"{emoji} *#{lead.id} {esc(lead.name)}*{company}\n{lead.status} · score {lead.score}"
                 ),
                 accessory=ButtonElement(
                     text="Open",
