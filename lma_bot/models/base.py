@@ -1,8 +1,9 @@
 """Declarative base, naming convention and the helpers every tenant table uses.
 
 Tenant tables have primary key ``(organization_id, id)`` and every foreign key between tenant tables carries
-``organization_id``: a row can never point at another organization's row, and the schema distributes by
-``organization_id`` unchanged (docs/scaling.md).
+``organization_id``: a row can never point at another organization's row, and every row of an
+organization co-locates for distribution by ``organization_id`` (docs/scaling.md lists what Citus still
+needs changed).
 """
 
 from __future__ import annotations
