@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lma_bot.config import DEFAULT_APP_ROLE
 from lma_bot.db import Database
-from lma_bot.models import TENANT_TABLES
+from lma_bot.models import LOOKUP_TABLES, TENANT_TABLES
 
 # Every table and column named in SEED.md (columns of the "existing" tables as the seed's ALTERs and indexes
 # name them).
@@ -158,22 +158,25 @@ async def test_every_tenant_table_has_org_in_primary_key_rls_forced_and_a_policy
     )
     by_table = {str(r[0]): r for r in rows}
     expression = "(NULLIF(current_setting('app.current_organization_id'::text, true), ''::text))::integer"
-    for table in tenant | {"organizations"}:
+    for table in tenant | set(LOOKUP_TABLES) | {"organizations"}:
         _, enabled, forced, pk, policies = by_table[table]
         assert (enabled, forced) == (True, True), f"{table}: RLS enabled and forced"
         assert policies, f"{table}: has a policy for everyone"
         key = "id" if table == "organizations" else "organization_id"
         using, check = str(policies[0]).split(":", 1)[1].split("|")  # type: ignore[index]
         assert using == check == f"({key} = {expression})", f"{table}: {policies}"
-        if table != "organizations":
+        if table in tenant:
             assert pk == ["organization_id", "id"], f"{table}: primary key {pk}"
-    # No table escapes: every table with organization_id is a tenant table.
+        elif table in LOOKUP_TABLES:
+            assert pk[:2] == ["organization_id", "lead_id"], f"{table}: primary key {pk}"  # type: ignore[index]
+    # No table escapes: every table with organization_id is a tenant or lookup table.
     with_org = await _rows(
         owner_engine,
         "SELECT DISTINCT table_name FROM information_schema.columns "
         "WHERE table_schema = 'public' AND column_name = 'organization_id'",
     )
-    assert {str(r[0]) for r in with_org} == tenant
+    assert {str(r[0]) for r in with_org} == tenant | set(LOOKUP_TABLES)
+    assert set(LOOKUP_TABLES) == {"lead_search_terms", "lead_tags"}
 
 
 async def test_foreign_keys_between_tenant_tables_carry_organization_id(owner_engine: AsyncEngine) -> None:
@@ -197,7 +200,7 @@ async def test_foreign_keys_between_tenant_tables_carry_organization_id(owner_en
         if target == "organizations":
             assert (cols, on_delete) == (["organization_id"], "c"), name
             continue
-        assert {source, target} <= tenant, name
+        assert {source, target} <= tenant | set(LOOKUP_TABLES), name
         assert len(cols) == 2, f"{name}: {cols}"
         assert cols[0] == "organization_id", f"{name}: {cols}"
         if target == "users" or (source, target) == ("lead_score_history", "lead_scoring_rules"):

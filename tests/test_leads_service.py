@@ -137,3 +137,80 @@ async def test_find_and_filters(db: Database) -> None:
         assert await found(filter=ListFilter.STATUS, value="new") == [globex, acme]
         with pytest.raises(InvalidInput, match="find needs a word"):
             await found(text="!!!")
+
+
+async def _lookup_rows(db: Database, org: int, lead_id: int) -> tuple[set[str], set[str]]:
+    async with db.uow(org) as session:
+        terms = await session.execute(
+            text("SELECT term FROM lead_search_terms WHERE lead_id = :l"), {"l": lead_id}
+        )
+        tags = await session.execute(text("SELECT tag FROM lead_tags WHERE lead_id = :l"), {"l": lead_id})
+        return set(terms.scalars()), set(tags.scalars())
+
+
+async def test_lookup_tables_follow_every_change_of_a_lead(db: Database) -> None:
+    org = await new_org(db)
+    lead = await _create(db, org, email="ann.lee@acme.com", first_name="Ann", tags=["q4", "emea"])
+    terms, tags = await _lookup_rows(db, org, lead)
+    assert {"ann", "lee", "acme", "com", "ann.lee@acme.com"} <= terms
+    assert tags == {"q4", "emea"}
+
+    async with db.uow(org) as session:
+        await session.execute(
+            text("UPDATE leads SET first_name = 'Anna', tags = '{q1}' WHERE id = :l"), {"l": lead}
+        )
+    terms, tags = await _lookup_rows(db, org, lead)
+    assert "anna" in terms and "ann" in terms  # "ann" still comes from the email
+    assert tags == {"q1"}
+
+    async with db.uow(org) as session:  # soft delete: gone from find and tag lists
+        await session.execute(text("UPDATE leads SET deleted_at = now() WHERE id = :l"), {"l": lead})
+    assert await _lookup_rows(db, org, lead) == (set(), set())
+    async with db.uow(org) as session:
+        page = await list_leads(session, org_id=org, viewer_id=0, query=LeadQuery(text="anna"))
+        assert page.items == []
+
+    async with db.uow(org) as session:  # restored: back again
+        await session.execute(text("UPDATE leads SET deleted_at = NULL WHERE id = :l"), {"l": lead})
+        page = await list_leads(session, org_id=org, viewer_id=0, query=LeadQuery(text="anna"))
+        assert [i.id for i in page.items] == [lead]
+
+    async with db.uow(org) as session:  # hard delete cascades
+        await session.execute(text("DELETE FROM leads WHERE id = :l"), {"l": lead})
+        left = await session.execute(text("SELECT count(*) FROM lead_search_terms"))
+        assert left.scalar_one() == 0
+
+
+async def test_prefix_match_is_exact_at_code_point_boundaries(db: Database) -> None:
+    org = await new_org(db)
+    zoe = await _create(db, org, first_name="Zoë", company="Ærø Ltd")
+    zz = await _create(db, org, first_name="Zz", company="Top")
+    async with db.uow(org) as session:
+
+        async def found(text: str) -> list[int]:
+            page = await list_leads(session, org_id=org, viewer_id=0, query=LeadQuery(text=text))
+            return [i.id for i in page.items]
+
+        assert await found("zo") == [zoe]
+        assert await found("z") == [zz, zoe]
+        assert await found("ærø") == [zoe]
+        assert await found("zoë ltd") == [zoe]
+        assert await found("zoe") == []
+
+
+async def test_tag_pages_walk_forward_and_back(db: Database) -> None:
+    org = await new_org(db)
+    tagged = [
+        await _create(db, org, email=f"t{i}@x.io", tags=["hot"] if i % 2 else ["hot", "q4"]) for i in range(9)
+    ]
+    await _create(db, org, email="untagged@x.io")
+    query = LeadQuery(filter=ListFilter.TAG, value="hot")
+    async with db.uow(org) as session:
+        first = await list_leads(session, org_id=org, viewer_id=0, query=query, limit=4)
+        second = await list_leads(session, org_id=org, viewer_id=0, query=query, after=first.last, limit=4)
+        third = await list_leads(session, org_id=org, viewer_id=0, query=query, after=second.last, limit=4)
+        back = await list_leads(session, org_id=org, viewer_id=0, query=query, before=third.first, limit=4)
+    walked = [i.id for p in (first, second, third) for i in p.items]
+    assert walked == list(reversed(tagged))
+    assert (first.has_next, second.has_next, third.has_next) == (True, True, False)
+    assert [i.id for i in back.items] == [i.id for i in second.items]

@@ -79,3 +79,31 @@ async def test_next_page_seeks_by_index_instead_of_sorting(db: Database, owner_e
         assert index in plan, plan
         assert "Sort" not in plan, plan
         assert "created_at <=" in plan.split("Index Cond")[1], plan
+
+
+async def test_find_and_tag_read_their_lookup_indexes(db: Database, owner_engine: AsyncEngine) -> None:
+    org = await _org_with_leads(db, owner_engine)
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE leads SET last_name = CASE WHEN id % 500 = 0 THEN 'Quarshie' ELSE 'Smith' END, "
+                "tags = CASE WHEN id % 3 = 0 THEN ARRAY['emea', 'q4'] ELSE ARRAY['amer'] END::varchar[] "
+                "WHERE organization_id = :o"
+            ),
+            {"o": org},
+        )
+        await conn.execute(text("ANALYZE leads, lead_search_terms, lead_tags"))
+    for words in ("quarsh", "smith lead", "lead7"):
+        plan = await _plan(
+            db, org, leads.page(org, LeadQuery(text=words), viewer_id=1, after=None, before=None, limit=10)
+        )
+        assert "lead_search_terms" in plan, plan
+        assert "Seq Scan" not in plan, plan
+        conds = " ".join(line for line in plan.splitlines() if "Index Cond" in line)
+        assert "term >=" in conds, plan  # the prefix range is an index condition, not a filter
+    cursor = Cursor(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=30), id=10**9)
+    for after in (None, cursor):
+        query = LeadQuery(filter=ListFilter.TAG, value="q4")
+        plan = await _plan(db, org, leads.page(org, query, viewer_id=1, after=after, before=None, limit=10))
+        assert "idx_lead_tags_org_tag_created" in plan, plan
+        assert "Sort" not in plan and "Seq Scan" not in plan, plan

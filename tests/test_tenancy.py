@@ -214,3 +214,29 @@ async def test_deleting_an_organization_cascades_to_every_tenant_table(
         await conn.execute(text("DELETE FROM organizations WHERE id = :o"), {"o": org})
     for table in TENANT_TABLES:
         assert await _count(owner_engine, table, org) == 0, table
+
+
+async def test_lookup_tables_hold_only_the_tenants_own_words_and_tags(db: Database) -> None:
+    org_a, org_b = await new_org(db), await new_org(db)
+    for org, word in ((org_a, "alpha"), (org_b, "bravo")):
+        async with db.uow(org) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO leads (organization_id, first_name, tags) VALUES (:o, :w, ARRAY[CAST(:t AS varchar)])"
+                ),
+                {"o": org, "w": word, "t": word},
+            )
+    async with db.uow(org_a) as session:
+        terms = (await session.execute(text("SELECT organization_id, term FROM lead_search_terms"))).all()
+        tags = (await session.execute(text("SELECT organization_id, tag FROM lead_tags"))).all()
+        assert [tuple(r) for r in terms] == [(org_a, "alpha")]
+        assert [tuple(r) for r in tags] == [(org_a, "alpha")]
+        lead_b = (
+            await session.execute(text("SELECT count(*) FROM lead_search_terms WHERE term = 'bravo'"))
+        ).scalar_one()
+        assert lead_b == 0
+        with pytest.raises(DBAPIError, match="row-level security"):
+            async with session.begin_nested():
+                await session.execute(
+                    text("INSERT INTO lead_tags VALUES (:b, 1, 'forged', now())"), {"b": org_b}
+                )

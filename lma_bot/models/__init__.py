@@ -6,7 +6,7 @@ from lma_bot.models.base import Base
 from lma_bot.models.campaign import Campaign, CampaignLead
 from lma_bot.models.communication import Communication
 from lma_bot.models.integration import Integration
-from lma_bot.models.lead import Lead
+from lma_bot.models.lead import Lead, LeadSearchTerm, LeadTag
 from lma_bot.models.note import LeadNote
 from lma_bot.models.organization import Organization
 from lma_bot.models.scoring import LeadScoreHistory, LeadScoringRule
@@ -14,12 +14,19 @@ from lma_bot.models.slack import SlackInstallation
 from lma_bot.models.user import User
 from lma_bot.models.workflow import Workflow, WorkflowExecution
 
-#: Tables whose rows belong to one organization: RLS enabled and forced, ``organization_id`` in the key.
+_ORG_TABLES = [
+    t for t in Base.metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"
+]
+#: Tables whose rows belong to one organization: RLS enabled and forced, key ``(organization_id, id)``.
 TENANT_TABLES: tuple[str, ...] = tuple(
-    t.name for t in Base.metadata.sorted_tables if "organization_id" in t.c and t.name != "organizations"
+    t.name for t in _ORG_TABLES if [c.name for c in t.primary_key.columns] == ["organization_id", "id"]
 )
+#: Index tables kept by triggers (a row per word or tag of a lead): RLS enabled and forced like tenant
+#: tables, keyed ``(organization_id, lead_id, ...)``.
+LOOKUP_TABLES: tuple[str, ...] = tuple(t.name for t in _ORG_TABLES if t.name not in TENANT_TABLES)
 
 __all__ = [
+    "LOOKUP_TABLES",
     "TENANT_TABLES",
     "ActivityLog",
     "Base",
@@ -32,6 +39,8 @@ __all__ = [
     "LeadNote",
     "LeadScoreHistory",
     "LeadScoringRule",
+    "LeadSearchTerm",
+    "LeadTag",
     "Organization",
     "SlackInstallation",
     "User",

@@ -3,11 +3,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Computed, Date, Index, Integer, String, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lma_bot.models.base import Base, TenantMixin, now_column, one_of, user_fk
+from lma_bot.models.base import Base, TenantMixin, now_column, one_of, tenant_fk, user_fk
 
 LEAD_STATUSES = (
     "new",
@@ -131,3 +142,49 @@ class Lead(TenantMixin, Base):
     def display_name(self) -> str:
         full = " ".join(p for p in (self.first_name, self.last_name) if p)
         return full or self.email or self.company or f"Lead {self.id}"
+
+
+class LeadSearchTerm(Base):
+    """One word of a live lead's name, company or email (a lexeme of ``leads.search_vector``).
+
+    Kept by the ``leads_lookup_sync`` trigger. `/lead find` matches a prefix as ``term >= p AND term < p'``:
+    text comparisons are leakproof, so under row-level security the range is an index condition on
+    ``(organization_id, term)``, where the tsvector ``@@`` operator could only ever be a filter. The column is
+    collated "C" so that a range of code points is exactly the set of words starting with the prefix.
+    """
+
+    __tablename__ = "lead_search_terms"
+    __table_args__ = (
+        tenant_fk("lead_id", "leads"),
+        Index("idx_lead_search_terms_org_term", "organization_id", "term", "lead_id"),
+    )
+
+    organization_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+
+
+class LeadTag(Base):
+    """One tag of a live lead, with the lead's ``created_at`` (kept by the ``leads_lookup_sync`` trigger).
+
+    `/lead list tag:<t>` reads ``(organization_id, tag, created_at DESC, lead_id DESC)`` in order: a page costs
+    a page of index entries whatever the tag's frequency (array ``@>`` is not leakproof, so the GIN index on
+    ``leads.tags`` cannot serve the runtime role under row-level security).
+    """
+
+    __tablename__ = "lead_tags"
+    __table_args__ = (
+        tenant_fk("lead_id", "leads"),
+        Index(
+            "idx_lead_tags_org_tag_created",
+            "organization_id",
+            "tag",
+            text("created_at DESC"),
+            text("lead_id DESC"),
+        ),
+    )
+
+    organization_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
