@@ -106,4 +106,5 @@ async def test_find_and_tag_read_their_lookup_indexes(db: Database, owner_engine
         query = LeadQuery(filter=ListFilter.TAG, value="q4")
         plan = await _plan(db, org, leads.page(org, query, viewer_id=1, after=after, before=None, limit=10))
         assert "idx_lead_tags_org_tag_created" in plan, plan
-        assert "Sort" not in plan and "Seq Scan" not in plan, plan
+        assert "Sort" not in plan, plan
+        assert "Seq Scan" not in plan, plan
