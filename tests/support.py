@@ -77,6 +77,13 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "mentioned_users": [user],
         },
         "lead_assignments": {"lead_id": lead, "assigned_to": user, "assigned_by": user},
+        "webhook_events": {
+            "integration_id": ids.get("integrations"),
+            "provider": "n8n",
+            "event_type": "execution",
+            "provider_event_id": f"ev-{tag}",
+            "payload": "{}",
+        },
         "slack_installations": {
             "team_id": f"T{tag.upper()}",
             "bot_token_encrypted": "gAAAA-not-a-real-token",
@@ -103,6 +110,7 @@ SEED_ORDER = (
     "lead_notes",
     "lead_assignments",
     "slack_installations",
+    "webhook_events",
 )
 
 

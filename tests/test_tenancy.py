@@ -29,6 +29,7 @@ UPDATE_COLUMN = {
     "lead_notes": "content = 'Hacked'",
     "lead_assignments": "reason = 'Hacked'",
     "slack_installations": "team_name = 'Hacked'",
+    "webhook_events": "error = 'Hacked'",
 }
 
 

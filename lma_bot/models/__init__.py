@@ -12,6 +12,7 @@ from lma_bot.models.organization import Organization
 from lma_bot.models.scoring import LeadScoreHistory, LeadScoringRule
 from lma_bot.models.slack import SlackInstallation
 from lma_bot.models.user import User
+from lma_bot.models.webhook import WebhookEvent
 from lma_bot.models.workflow import Workflow, WorkflowExecution
 
 _ORG_TABLES = [
@@ -44,6 +45,7 @@ __all__ = [
     "Organization",
     "SlackInstallation",
     "User",
+    "WebhookEvent",
     "Workflow",
     "WorkflowExecution",
 ]

@@ -11,6 +11,18 @@ from lma_bot.models.base import Base, BigTenantMixin, now_column, one_of, tenant
 COMMUNICATION_TYPES = ("email", "call", "meeting", "linkedin", "sms")
 DIRECTIONS = ("inbound", "outbound")
 COMMUNICATION_STATUSES = ("scheduled", "completed", "failed", "cancelled")
+#: Where an email is, as its provider reports it. bounced, complained and failed are terminal.
+DELIVERY_STATUSES = (
+    "queued",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "complained",
+    "failed",
+)
 
 
 class Communication(BigTenantMixin, Base):
@@ -21,6 +33,14 @@ class Communication(BigTenantMixin, Base):
         one_of("communication_type", COMMUNICATION_TYPES),
         one_of("direction", DIRECTIONS),
         one_of("status", COMMUNICATION_STATUSES),
+        one_of("delivery_status", DELIVERY_STATUSES),
+        Index(
+            "uq_communications_org_message_id",
+            "organization_id",
+            "message_id",
+            unique=True,
+            postgresql_where=text("message_id IS NOT NULL"),
+        ),
         Index("idx_communications_lead_id", "lead_id"),
         Index("idx_communications_user_id", "user_id"),
         Index("idx_communications_type", "communication_type"),
@@ -42,6 +62,9 @@ class Communication(BigTenantMixin, Base):
     status: Mapped[str] = mapped_column(String(50), nullable=False, server_default="completed")
     scheduled_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+    # The Message-ID we set on an outbound email; provider events find their communication by it.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", nullable=False, server_default=text("'{}'::jsonb")
     )
