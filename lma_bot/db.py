@@ -91,10 +91,19 @@ class Database:
             row = result.first()
             return (int(row[0]), int(row[1])) if row is not None else None
 
-    async def organization_ids(self) -> list[int]:
-        """Ids of active organizations: the only way a scheduler scan learns which tenants to visit."""
+    async def resolve_webhook_event(self, event_id: int) -> int | None:
+        """Organization id of a stored webhook event (for ``lma-bot webhooks replay``; id only)."""
         async with self.engine.connect() as conn:
-            result = await conn.execute(text("SELECT lma_organization_ids()"))
+            result = await conn.execute(text("SELECT lma_org_for_webhook_event(:e)"), {"e": event_id})
+            value = result.scalar_one_or_none()
+            return int(value) if value is not None else None
+
+    async def organization_ids(self, *, include_inactive: bool = False) -> list[int]:
+        """Ids of active organizations (all with ``include_inactive``): the only way a scan across tenants
+        (the scheduler, key rotation) learns which tenants to visit."""
+        function = "lma_all_organization_ids" if include_inactive else "lma_organization_ids"
+        async with self.engine.connect() as conn:
+            result = await conn.execute(text(f"SELECT {function}()"))
             return [int(v) for v in result.scalars()]
 
     async def next_organization_id(self) -> int:

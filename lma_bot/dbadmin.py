@@ -28,6 +28,8 @@ CROSS_TENANT_FUNCTIONS = (
     "lma_org_for_slack_team(text)",
     "lma_integration_for_key(text)",
     "lma_organization_ids()",
+    "lma_org_for_webhook_event(bigint)",
+    "lma_all_organization_ids()",
 )
 
 

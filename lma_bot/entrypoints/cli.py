@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
@@ -184,6 +185,89 @@ async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
         await runtime.close()
 
 
+async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.crypto import SecretBox
+    from lma_bot.integrations.service import add_integration, parse_settings
+
+    pairs = parse_settings(args.set or [])
+
+    async def work(database: Database) -> int:
+        box = SecretBox(runtime.settings.encryption_keys)
+        async with database.uow(args.org) as session:
+            created = await add_integration(
+                session,
+                org_id=args.org,
+                provider=args.provider,
+                settings=pairs,
+                box=box,
+                public_url=runtime.settings.public_url,
+            )
+        if args.json:
+            _out(json.dumps(dataclasses.asdict(created)))
+        else:
+            lines = [
+                f"created {created.provider} integration {created.id} for organization {created.organization_id}",
+                f"webhook URL: {created.webhook_url}",
+            ]
+            lines += [f"{name}: {value}" for name, value in created.generated_secrets.items()]
+            lines.append("the URL and secrets are shown only now; store them in the sender's settings")
+            _out("\n".join(lines))
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        runtime.settings.require("encryption_keys")
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
+async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.crypto import SecretBox
+    from lma_bot.secrets_rotation import rotate_all
+
+    async def work(database: Database) -> int:
+        report = await rotate_all(database, SecretBox(runtime.settings.encryption_keys))
+        if args.json:
+            _out(json.dumps(dataclasses.asdict(report)))
+        else:
+            _out(
+                f"re-encrypted {report.integrations} integration secret(s) and {report.slack_installations} "
+                f"Slack token(s) in {report.organizations} organization(s) under the newest key"
+            )
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        runtime.settings.require("encryption_keys")
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
+async def _cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.webhooks.replay import replay_event
+
+    async def work(database: Database) -> int:
+        result = await replay_event(database, args.event_id)
+        if args.json:
+            _out(json.dumps(result.as_json()))
+        elif result.duplicates:
+            _out(f"webhook event {args.event_id} was already processed; nothing to do")
+        elif result.failed:
+            _out(f"webhook event {args.event_id} failed again: {result.errors[0]['error']}")
+        else:
+            state = "processed" if result.processed else "ignored"
+            _out(f"webhook event {args.event_id} {state}")
+        return 1 if result.failed else 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -232,6 +316,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_cmd.add_argument("--role", required=True, choices=("admin", "manager", "rep"))
     add_user_cmd.add_argument("--slack-user-id", default=None)
     add_user_cmd.add_argument("--timezone", default="UTC")
+
+    integrations = commands.add_parser("integrations", help="manage integrations").add_subparsers(
+        dest="integrations_command", required=True, metavar="ACTION"
+    )
+    add_integration_cmd = add(
+        integrations, "add", _cmd_integrations_add, "connect n8n or an email provider; prints its webhook URL"
+    )
+    add_integration_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
+    add_integration_cmd.add_argument(
+        "--provider", required=True, choices=("n8n", "sendgrid", "mailgun", "postmark")
+    )
+    add_integration_cmd.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a setting or secret (repeatable)"
+    )
+    keys = commands.add_parser("keys", help="manage encryption keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    add(keys, "rotate", _cmd_keys_rotate, "re-encrypt every stored secret under the newest key")
+    webhooks = commands.add_parser("webhooks", help="stored webhook deliveries").add_subparsers(
+        dest="webhooks_command", required=True, metavar="ACTION"
+    )
+    replay_cmd = add(webhooks, "replay", _cmd_webhooks_replay, "process a stored delivery again")
+    replay_cmd.add_argument("event_id", type=_positive_int, metavar="EVENT_ID")
     return parser
 
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 import handlers.ops
 import handlers.slack
+import handlers.webhooks
 from handlers import context
 from lma_bot.config import Settings
 from lma_bot.db import Database, runtime_database_url
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis_ctx)
     handlers.ops.setup(app)
     handlers.slack.setup(app)
+    handlers.webhooks.setup(app)
     return app
 
 

@@ -42,7 +42,7 @@ async def add_note(
     *,
     org_id: int,
     lead_id: int,
-    author_id: int,
+    author_id: int | None,
     content: str,
     mentioned: list[User],
     is_private: bool = False,

@@ -18,6 +18,20 @@ depends_on: str | Sequence[str] | None = None
 
 CURRENT_ORG = "NULLIF(current_setting('app.current_organization_id', true), '')::integer"
 
+EVENT_ORG_FUNCTION = """
+CREATE FUNCTION lma_org_for_webhook_event(event_id bigint) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT e.organization_id FROM public.webhook_events e WHERE e.id = event_id
+$$
+"""
+
+ALL_ORGS_FUNCTION = """
+CREATE FUNCTION lma_all_organization_ids() RETURNS SETOF integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.id FROM public.organizations o ORDER BY o.id
+$$
+"""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -85,6 +99,15 @@ def upgrade() -> None:
         "CREATE POLICY webhook_events_organization_isolation ON webhook_events "
         f"USING (organization_id = {CURRENT_ORG}) WITH CHECK (organization_id = {CURRENT_ORG})"
     )
+    # `lma-bot webhooks replay ID` finds an event's organization through this narrow, ids-only function.
+    op.execute(
+        "CREATE POLICY webhook_events_definer_read ON webhook_events FOR SELECT TO CURRENT_USER USING (true)"
+    )
+    op.execute(EVENT_ORG_FUNCTION)
+    op.execute("REVOKE ALL ON FUNCTION lma_org_for_webhook_event(bigint) FROM PUBLIC")
+    # `lma-bot keys rotate` must reach deactivated organizations too, or dropping an old key would strand them.
+    op.execute(ALL_ORGS_FUNCTION)
+    op.execute("REVOKE ALL ON FUNCTION lma_all_organization_ids() FROM PUBLIC")
     op.add_column("communications", sa.Column("message_id", sa.String(length=255), nullable=True))
     op.add_column("communications", sa.Column("delivery_status", sa.String(length=20), nullable=True))
     op.create_check_constraint(
@@ -107,4 +130,6 @@ def downgrade() -> None:
     op.drop_constraint(op.f("ck_communications_delivery_status"), "communications", type_="check")
     op.drop_column("communications", "delivery_status")
     op.drop_column("communications", "message_id")
+    op.execute("DROP FUNCTION lma_all_organization_ids()")
+    op.execute("DROP FUNCTION lma_org_for_webhook_event(bigint)")
     op.drop_table("webhook_events")
