@@ -14,25 +14,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import re
-import shlex
-import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-import sqlalchemy
+from _common import (
+    DEFAULT_SERVER_URL,
+    RESULTS,
+    backend_cpu,
+    command_line,
+    cpu_delta,
+    create_database,
+    drop_database,
+    is_local,
+    machine_info,
+    percentile_ms,
+    server_info,
+    server_url_from,
+    write_results,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from lma_bot.config import DEFAULT_APP_ROLE
 from lma_bot.db import TENANT_SETTING, Database
@@ -43,13 +51,7 @@ from lma_bot.leads.service import create_lead
 from lma_bot.orgs.schemas import OrganizationCreate
 from lma_bot.orgs.service import create_organization
 
-DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-START_MARK = "<!-- db_write:start -->"
-END_MARK = "<!-- db_write:end -->"
-RESULTS_HEADER = (
-    "# Benchmark results\n\nEach section below is written (and rewritten) by the script it names.\n"
-)
+SECTION = "db_write"
 
 BASELINE = "baseline"
 OURS = "ours"
@@ -100,53 +102,7 @@ class RunResult:
         return self.leads_counted == self.n and self.activity_counted == activity_expected
 
 
-@dataclass(frozen=True)
-class Bench:
-    server_url: str
-    owner_url: str
-    app_url: str
-    baseline_dsn: str
-    db_name: str
-
-
-# --- setup -----------------------------------------------------------------------------------------
-
-
-def _asyncpg_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return url if scheme == "postgresql+asyncpg" else "postgresql+asyncpg://" + rest
-
-
-def _admin_engine(server_url: str) -> AsyncEngine:
-    return create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-
-
-async def create_database(server_url: str) -> Bench:
-    name = f"lma_bench_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine(server_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    owner_url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    app = make_url(owner_url).set(username=DEFAULT_APP_ROLE, password=None)
-    return Bench(
-        server_url=server_url,
-        owner_url=owner_url,
-        app_url=app.render_as_string(hide_password=False),
-        baseline_dsn=app.set(drivername="postgresql").render_as_string(hide_password=False),
-        db_name=name,
-    )
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    admin = _admin_engine(server_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+# --- setup --------------------------------------------------------------------------------------------------
 
 
 async def new_organization(db: Database, name: str) -> int:
@@ -195,10 +151,6 @@ async def drive(request: Request, n: int, concurrency: int) -> tuple[float, list
     return time.perf_counter() - started, latencies
 
 
-def percentile_ms(latencies: list[float], pct: int) -> float:
-    return statistics.quantiles(latencies, n=100, method="inclusive")[pct - 1] * 1000
-
-
 async def count_rows(owner: AsyncEngine, org_id: int) -> tuple[int, int]:
     """Leads and ``lead.created`` activity rows of ``org_id``, counted as the owner (behind RLS)."""
     async with owner.connect() as conn:
@@ -215,38 +167,6 @@ async def count_rows(owner: AsyncEngine, org_id: int) -> tuple[int, int]:
             )
         ).scalar_one()
     return int(leads), int(activity)
-
-
-def _proc_cpu_seconds(pid: int) -> float | None:
-    """CPU time of a local ``postgres`` process from /proc/PID/schedstat (ns), None if not one or gone."""
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        schedstat = Path(f"/proc/{pid}/schedstat").read_text()
-    except OSError:
-        return None
-    if comm != "postgres":
-        return None
-    return int(schedstat.split()[0]) / 1e9
-
-
-async def backend_cpu(owner: AsyncEngine) -> dict[int, float]:
-    """CPU seconds so far of each server backend connected to the benchmark database (local server)."""
-    async with owner.connect() as conn:
-        pids = (
-            await conn.execute(
-                text(
-                    "SELECT pid FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-        ).scalars()
-        cpu = {int(pid): _proc_cpu_seconds(int(pid)) for pid in pids}
-    return {pid: seconds for pid, seconds in cpu.items() if seconds is not None}
-
-
-def _is_local(url: str) -> bool:
-    host = make_url(url).host
-    return host in (None, "", "localhost", "127.0.0.1", "::1")
 
 
 async def reset_tables(owner: AsyncEngine) -> None:
@@ -304,17 +224,13 @@ async def measure(
     org_id = await new_organization(db, f"Bench {run_tag}")
     await reset_tables(owner)
     await checkpoint(owner)
-    local = _is_local(owner.url.render_as_string())
+    local = is_local(owner.url.render_as_string())
     server_before = await backend_cpu(owner) if local else {}
     client_before = time.process_time()
     seconds, latencies = await drive(make(org_id, run_tag), n, concurrency)
     client_cpu = time.process_time() - client_before
     server_after = await backend_cpu(owner) if local else {}
-    server_cpu = (
-        sum(after - server_before.get(pid, 0.0) for pid, after in server_after.items())
-        if server_after
-        else None
-    )
+    server_cpu = cpu_delta(server_before, server_after)
     leads, activity = await count_rows(owner, org_id)
     return RunResult(
         variant=variant,
@@ -332,59 +248,6 @@ async def measure(
 
 
 # --- environment and report ------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def _ram() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
-    except OSError:
-        pass
-    return "unknown RAM"
-
-
-async def server_info(owner: AsyncEngine) -> str:
-    async with owner.connect() as conn:
-        version = (await conn.execute(text("SHOW server_version"))).scalar_one()
-        sync = (await conn.execute(text("SHOW synchronous_commit"))).scalar_one()
-        fsync = (await conn.execute(text("SHOW fsync"))).scalar_one()
-        revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    return f"PostgreSQL {version} (synchronous_commit={sync}, fsync={fsync}), schema at alembic revision {revision}"
-
-
-def machine_info(server: str) -> str:
-    nproc = len(os.sched_getaffinity(0))
-    python = ".".join(str(part) for part in sys.version_info[:3])
-    return (
-        f"{nproc} CPUs (nproc), {_cpu_model()}, {_ram()}; {server}; "
-        f"Python {python}, asyncpg {asyncpg.__version__}, SQLAlchemy {sqlalchemy.__version__}; "
-        "client and server on the same host"
-    )
-
-
-def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(Path.cwd()))
-    except ValueError:
-        shown = "python"
-    args: list[str] = []
-    for arg in argv[1:]:  # never write a password into the results
-        if "://" in arg:
-            arg = make_url(arg).render_as_string(hide_password=True)
-        args.append(arg)
-    return shlex.join([shown, "bench/db_write.py", *args])
 
 
 def best(results: list[RunResult], variant: str) -> RunResult:
@@ -464,18 +327,6 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replace this script's marked section of ``path``, keeping everything else; create the file if absent."""
-    existing = path.read_text() if path.exists() else RESULTS_HEADER
-    block = f"{START_MARK}\n{section.rstrip()}\n{END_MARK}"
-    pattern = re.compile(re.escape(START_MARK) + r".*?" + re.escape(END_MARK), re.DOTALL)
-    if pattern.search(existing):
-        updated = pattern.sub(lambda _: block, existing, count=1)
-    else:
-        updated = existing.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(updated)
-
-
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -484,12 +335,7 @@ async def main(args: argparse.Namespace, argv: list[str]) -> int:
     concurrency: int = args.concurrency
     warmup = max(n // 10, 2 * concurrency)
     rounds = 2
-    server_url = _asyncpg_url(
-        args.server_url
-        or os.environ.get("TEST_DATABASE_URL")
-        or os.environ.get("DATABASE_URL")
-        or DEFAULT_SERVER_URL
-    )
+    server_url = server_url_from(args.server_url)
     if n < 2 or concurrency < 1:
         print("--n must be at least 2 and --concurrency at least 1", file=sys.stderr)
         return 2
@@ -553,7 +399,7 @@ async def main(args: argparse.Namespace, argv: list[str]) -> int:
 
     if not args.no_write:
         section = render_section(
-            command=command_line(argv),
+            command=command_line("bench/db_write.py", argv),
             when=dt.datetime.now(dt.UTC),
             machine=machine,
             n=n,
@@ -563,7 +409,7 @@ async def main(args: argparse.Namespace, argv: list[str]) -> int:
             results=results,
             plan=plan,
         )
-        write_results(section)
+        write_results(SECTION, section)
         print(f"wrote {RESULTS}")
     return 0 if all_ok else 1
 
