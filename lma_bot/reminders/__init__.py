@@ -1,0 +1,1 @@
+"""Reminders: natural times, storage, the Redis due queue and their delivery."""
