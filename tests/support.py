@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -84,6 +85,13 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "provider_event_id": f"ev-{tag}",
             "payload": "{}",
         },
+        "reminders": {
+            "lead_id": lead,
+            "user_id": user,
+            "created_by": user,
+            "due_at": dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC),
+            "message": "Call back",
+        },
         "slack_installations": {
             "team_id": f"T{tag.upper()}",
             "bot_token_encrypted": "gAAAA-not-a-real-token",
@@ -111,6 +119,7 @@ SEED_ORDER = (
     "lead_assignments",
     "slack_installations",
     "webhook_events",
+    "reminders",
 )
 
 

@@ -17,6 +17,7 @@ from tests.support import SEED_ORDER, fill_every_table, new_org, row_values
 UPDATE_COLUMN = {
     "users": "name = 'Hacked'",
     "leads": "company = 'Hacked'",
+    "reminders": "message = 'Hacked'",
     "workflows": "name = 'Hacked'",
     "workflow_executions": "error_message = 'Hacked'",
     "activity_logs": "description = 'Hacked'",

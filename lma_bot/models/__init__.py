@@ -9,6 +9,7 @@ from lma_bot.models.integration import Integration
 from lma_bot.models.lead import Lead, LeadSearchTerm, LeadTag
 from lma_bot.models.note import LeadNote
 from lma_bot.models.organization import Organization
+from lma_bot.models.reminder import Reminder
 from lma_bot.models.scoring import LeadScoreHistory, LeadScoringRule
 from lma_bot.models.slack import SlackInstallation
 from lma_bot.models.user import User
@@ -43,6 +44,7 @@ __all__ = [
     "LeadSearchTerm",
     "LeadTag",
     "Organization",
+    "Reminder",
     "SlackInstallation",
     "User",
     "WebhookEvent",
