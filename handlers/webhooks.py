@@ -3,6 +3,8 @@
 Order of checks (CONTRACT.md): size (413, before reading it all), key (404), authentication (401), payload
 (400), then the durable write (503 when it cannot be made). The answer is 2xx only after the commit; a
 duplicate, an ignored event type, or an event whose processing failed (stored, replayable) is still 2xx.
+
+The durable write is group-committed with other requests' (:mod:`lma_bot.webhooks.batcher`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from lma_bot.integrations.service import integration_secrets, key_hash
 from lma_bot.leads.cache import LeadCardCache
 from lma_bot.models import Integration
 from lma_bot.webhooks import email_events, n8n, n8n_actions
+from lma_bot.webhooks.batcher import BatcherMetrics, EventProcessor, IngestBatcher
 from lma_bot.webhooks.providers import mailgun, postmark, sendgrid
-from lma_bot.webhooks.service import Incoming, IngestResult, Processor, ingest
+from lma_bot.webhooks.service import Incoming, IngestResult, Processor
 from lma_bot.webhooks.types import Verified, WebhookAuthError, WebhookPayloadError
 
 log = logging.getLogger(__name__)
@@ -50,12 +53,18 @@ class Target:
 
 class Gateway:
     def __init__(
-        self, database: Database, box: SecretBox | None, cards: LeadCardCache, deliveries: Counter
+        self,
+        database: Database,
+        box: SecretBox | None,
+        cards: LeadCardCache,
+        deliveries: Counter,
+        batcher: IngestBatcher | None = None,
     ) -> None:
         self.database = database
         self.box = box
         self.cards = cards
         self.deliveries = deliveries
+        self.batcher = batcher or IngestBatcher(database)
         self._targets: dict[str, tuple[float, Target | None]] = {}
         self.clock: Callable[[], float] = time.time
 
@@ -166,15 +175,13 @@ async def _deliver(request: web.Request, gateway: Gateway, provider: str) -> tup
     except WebhookPayloadError as exc:
         return _answer(400, str(exc)), "malformed"
     try:
-        async with gateway.database.uow(target.org_id) as session:
-            result = await ingest(
-                session,
-                org_id=target.org_id,
-                integration_id=target.integration_id,
-                provider=provider,
-                events=incoming,
-                processor=processor,
-            )
+        result = await gateway.batcher.submit(
+            org_id=target.org_id,
+            integration_id=target.integration_id,
+            provider=provider,
+            events=incoming,
+            processor=processor,
+        )
     except WebhookAuthError as exc:  # a replayed nonce
         log.info(
             "webhook.replayed provider=%s integration=%s reason=%s", provider, target.integration_id, exc
@@ -212,13 +219,15 @@ def _authenticate_and_parse(
 
 def _log_result(provider: str, target: Target, result: IngestResult) -> None:
     log.info(
-        "webhook.stored provider=%s org=%s integration=%s accepted=%s duplicates=%s failed=%s events=%s",
+        "webhook.stored provider=%s org=%s integration=%s accepted=%s duplicates=%s failed=%s "
+        "deferred=%s events=%s",
         provider,
         target.org_id,
         target.integration_id,
         result.accepted,
         result.duplicates,
         result.failed,
+        result.received,
         ",".join(str(i) for i in result.event_ids[:20]),
     )
 
@@ -233,8 +242,18 @@ async def _gateway_ctx(app: web.Application) -> Any:
         ["provider", "outcome"],
         registry=app[context.METRICS],
     )
-    app[GATEWAY] = Gateway(app[context.DATABASE], box, cards, deliveries)
+    database = app[context.DATABASE]
+    metrics = BatcherMetrics.create(app[context.METRICS])
+
+    async def invalidate(lead_ids: set[int]) -> None:
+        await cards.invalidate(*lead_ids)
+
+    processor = EventProcessor(database, on_processed=invalidate, metrics=metrics)
+    batcher = IngestBatcher(database, processor=processor, metrics=metrics)
+    app[GATEWAY] = Gateway(database, box, cards, deliveries, batcher)
+    batcher.start()
     yield
+    await batcher.stop()
 
 
 def setup(app: web.Application) -> None:

@@ -1,20 +1,25 @@
-"""Durable, idempotent ingest: store every delivery, then process it, in one transaction.
+"""Durable, idempotent ingest: store every delivery, then process it.
 
 ``ingest`` inserts the events with ``INSERT ... ON CONFLICT DO NOTHING`` (unique provider event id per
 integration), processes each new one inside a savepoint, and records the outcome on its row. A processing
 failure rolls back only that event's savepoint and is recorded (status ``failed``, the error), so the
 delivery is still stored and answered 2xx after the caller's commit, and ``replay`` can run it again.
+
+``store_many`` is the group-commit form (see :mod:`lma_bot.webhooks.batcher`): the events of many deliveries
+of one organization in one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``; their processing
+may then run in the same transaction (``run_event``) or later, from rows left ``received``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +62,7 @@ class IngestResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     lead_ids: set[int] = field(default_factory=set)
     event_ids: list[int] = field(default_factory=list)
+    received: int = 0  # stored, processing deferred (status ``received``; processed shortly after the answer)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -67,6 +73,8 @@ class IngestResult:
             "failed": self.failed,
             "event_ids": self.event_ids[:100],
         }
+        if self.received:
+            body["received"] = self.received
         if self.errors:
             body["errors"] = self.errors[:20]
         return body
@@ -116,6 +124,149 @@ async def ingest(
         result.event_ids.append(event.id)
         await run_event(session, org_id=org_id, event=event, processor=processor, result=result)
     return result
+
+
+@dataclass
+class Delivery:
+    """One request's events, for :func:`store_many`."""
+
+    integration_id: int
+    provider: str
+    events: list[Incoming]
+
+
+@dataclass
+class Stored:
+    """What :func:`store_many` did with one delivery: its result so far and its new rows' ids, in order; or
+    ``error`` (a :class:`NonceReused`) when it must be refused."""
+
+    result: IngestResult = field(default_factory=IngestResult)
+    new_ids: list[int] = field(default_factory=list)
+    error: WebhookAuthError | None = None
+
+
+_STORE_MANY = text(
+    "INSERT INTO webhook_events "
+    "(organization_id, integration_id, provider, event_type, provider_event_id, nonce, payload) "
+    "SELECT CAST(:org AS integer), u.integration_id, u.provider, u.event_type, u.provider_event_id, u.nonce, "
+    "CAST(u.payload AS jsonb) "
+    "FROM unnest(CAST(:integration_ids AS integer[]), CAST(:providers AS varchar[]), "
+    "CAST(:event_types AS varchar[]), CAST(:event_ids AS varchar[]), CAST(:nonces AS varchar[]), "
+    "CAST(:payloads AS text[])) "
+    "WITH ORDINALITY AS u(integration_id, provider, event_type, provider_event_id, nonce, payload, n) "
+    "ORDER BY u.n "
+    "ON CONFLICT DO NOTHING "
+    "RETURNING id, integration_id, provider_event_id"
+)
+
+
+async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Delivery]) -> list[Stored]:
+    """Store the events of several deliveries of organization ``org_id`` with one statement (the caller has
+    set the tenant and commits). A duplicate, within the batch or already stored, is counted as such on the
+    delivery that did not get it stored; a Mailgun token seen with another event refuses its delivery."""
+    outcomes = [Stored() for _ in deliveries]
+    claimed: dict[tuple[int, str], int] = {}  # (integration, event id) -> delivery index that stores it
+    nonce_owner: dict[tuple[int, str], str] = {}  # (integration, nonce) -> event id it was sent with
+    rows: list[tuple[int, str, Incoming]] = []
+    with_nonces: list[int] = []
+    for index, (delivery, stored) in enumerate(zip(deliveries, outcomes, strict=True)):
+        unique = list({e.provider_event_id[:255]: e for e in delivery.events}.values())
+        stored.result.duplicates = len(delivery.events) - len(unique)
+        if any(e.nonce for e in unique):
+            try:
+                _claim_nonces(nonce_owner, delivery.integration_id, unique)
+                await _check_nonces(session, org_id, delivery.integration_id, unique)
+            except NonceReused as exc:
+                stored.error = exc
+                continue
+            with_nonces.append(index)
+        for event in unique:
+            key = (delivery.integration_id, event.provider_event_id[:255])
+            if key in claimed:
+                stored.result.duplicates += 1
+                continue
+            claimed[key] = index
+            rows.append((index, delivery.provider, event))
+    if not rows:
+        return outcomes
+    params = {
+        "org": org_id,
+        "integration_ids": [deliveries[i].integration_id for i, _, _ in rows],
+        "providers": [p for _, p, _ in rows],
+        "event_types": [e.event_type[:100] for _, _, e in rows],
+        "event_ids": [e.provider_event_id[:255] for _, _, e in rows],
+        "nonces": [e.nonce for _, _, e in rows],
+        "payloads": [json.dumps(e.payload) for _, _, e in rows],
+    }
+    returned = {(int(r[1]), str(r[2])): int(r[0]) for r in await session.execute(_STORE_MANY, params)}
+    for index, _, event in rows:
+        event_id = returned.get((deliveries[index].integration_id, event.provider_event_id[:255]))
+        stored = outcomes[index]
+        if event_id is None:
+            stored.result.duplicates += 1
+        else:
+            stored.new_ids.append(event_id)
+            stored.result.event_ids.append(event_id)
+            stored.result.accepted += 1
+    for index in with_nonces:
+        stored = outcomes[index]
+        if not stored.new_ids:
+            # Lost a race with a concurrent request carrying the same nonce: same event -> duplicate, else replay.
+            try:
+                await _check_nonces(
+                    session, org_id, deliveries[index].integration_id, deliveries[index].events
+                )
+            except NonceReused as exc:
+                stored.error = exc
+    return outcomes
+
+
+def _claim_nonces(owner: dict[tuple[int, str], str], integration_id: int, events: list[Incoming]) -> None:
+    """Refuse a nonce another delivery of the same batch sent with another event."""
+    for event in events:
+        if event.nonce:
+            seen = owner.get((integration_id, event.nonce))
+            if seen is not None and seen != event.provider_event_id[:255]:
+                raise NonceReused("signature token already used for another event")
+    for event in events:
+        if event.nonce:
+            owner.setdefault((integration_id, event.nonce), event.provider_event_id[:255])
+
+
+async def load_events(session: AsyncSession, *, org_id: int, event_ids: list[int]) -> list[WebhookEvent]:
+    """The stored events with these ids, in id order (the caller's transaction inserted them)."""
+    if not event_ids:
+        return []
+    rows = await session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.organization_id == org_id, WebhookEvent.id.in_(event_ids))
+        .order_by(WebhookEvent.id)
+    )
+    return list(rows.all())
+
+
+async def claim_received(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    event_ids: list[int] | None = None,
+    older_than: dt.timedelta | None = None,
+    limit: int = 200,
+) -> list[WebhookEvent]:
+    """Lock stored events still ``received`` (these ids, or any older than ``older_than``) for processing.
+
+    ``FOR UPDATE SKIP LOCKED``: another process (or this one's worker) already processing a row keeps it;
+    a row processed meanwhile no longer matches ``status = 'received'`` once its lock is released.
+    """
+    stmt = select(WebhookEvent).where(
+        WebhookEvent.organization_id == org_id, WebhookEvent.status == "received"
+    )
+    if event_ids is not None:
+        stmt = stmt.where(WebhookEvent.id.in_(event_ids))
+    if older_than is not None:
+        stmt = stmt.where(WebhookEvent.received_at < dt.datetime.now(dt.UTC) - older_than)
+    stmt = stmt.order_by(WebhookEvent.id).limit(limit).with_for_update(skip_locked=True)
+    return list((await session.scalars(stmt)).all())
 
 
 async def _check_nonces(
@@ -185,8 +336,18 @@ async def get_event(session: AsyncSession, *, org_id: int, event_id: int) -> Web
 
 
 async def replay(session: AsyncSession, *, org_id: int, event_id: int, processor: Processor) -> IngestResult:
-    """Process a stored event again (after a fix, or a lead that now exists); a processed one is left alone."""
-    event = await get_event(session, org_id=org_id, event_id=event_id)
+    """Process a stored event again (after a fix, or a lead that now exists); a processed one is left alone.
+
+    The row is locked first, so a replay and the deferred-processing worker never run the same event at once:
+    whichever comes second sees the first one's outcome."""
+    event = await session.scalar(
+        select(WebhookEvent)
+        .where(WebhookEvent.organization_id == org_id, WebhookEvent.id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if event is None:
+        raise NotFound(f"webhook event {event_id} not found")
     result = IngestResult(event_ids=[event.id])
     if event.status == "processed":
         result.duplicates = 1

@@ -1,0 +1,395 @@
+"""Group commit for webhook deliveries: many concurrent requests, one transaction, one commit.
+
+A request that has passed the size, key, authentication and payload checks hands its events to the
+:class:`IngestBatcher` and waits. The batcher's flusher takes everything pending (after a short window when it
+was idle, at once when pending work piled up during the previous flush), and in **one transaction**:
+
+- for each organization of the batch: sets the tenant (``set_config('app.current_organization_id', org,
+  true)``) and stores all of that organization's events with one ``INSERT ... SELECT FROM unnest(...) ON
+  CONFLICT DO NOTHING`` (:func:`~lma_bot.webhooks.service.store_many`); a duplicate is a no-op;
+- commits once, then resolves every waiting request. The HTTP 2xx is sent only after the commit that holds
+  the request's events (CONTRACT: a 2xx only after the data is durably in PostgreSQL). If the transaction
+  fails (PostgreSQL unreachable), every waiter gets the error (503, ``Retry-After``) and nothing is stored.
+
+One transaction switching tenants rather than one per organization: the commit (a WAL flush) is the cost
+being shared, so one commit per flush however many organizations it holds; the tenant is transaction-local and
+set before each organization's statements, and every statement also names its organization (RLS is the
+second wall). Parallel per-organization transactions would cost one commit and one connection each.
+
+Processing (applying an event to leads, executions, communications):
+
+- **inline**, in the same transaction, each event in its own savepoint (a failure is recorded on its row and
+  fails no other event), when the flush is small (at most ``inline_limit`` deliveries): a quiet gateway
+  answers with the outcome (``processed``/``ignored``/``failed``);
+- **deferred**, when the flush is bigger (the gateway is busy): the rows are committed with status
+  ``received``, the requests answered (``"received": n``), and the :class:`EventProcessor` processes them right
+  after, in batches per organization, claiming rows with ``FOR UPDATE SKIP LOCKED``. A row left ``received``
+  (the process died between the commit and the processing) is found by the sweeper and processed then.
+
+A delivery with more than ``direct_limit`` events (a provider's batch) is its own transaction, processed
+inline, as a batch already: group commit would only make the others wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lma_bot.db import TENANT_SETTING, Database
+from lma_bot.webhooks.replay import processor_for
+from lma_bot.webhooks.service import (
+    Delivery,
+    Incoming,
+    IngestResult,
+    Processor,
+    claim_received,
+    ingest,
+    load_events,
+    run_event,
+    store_many,
+)
+
+log = logging.getLogger(__name__)
+
+_SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :org, true)")
+
+#: Called with the lead ids an event changed once its processing is committed (card cache invalidation).
+OnProcessed = Callable[[set[int]], Awaitable[None]]
+
+
+@dataclass
+class _Waiter:
+    org_id: int
+    delivery: Delivery
+    processor: Processor
+    future: asyncio.Future[IngestResult]
+
+
+@dataclass
+class BatcherMetrics:
+    flushes: Counter
+    flush_size: Histogram
+    deferred: Counter
+    processed: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> BatcherMetrics:
+        return cls(
+            flushes=Counter(
+                "lma_webhook_flushes_total",
+                "Group-commit transactions of webhook events",
+                ["mode"],
+                registry=registry,
+            ),
+            flush_size=Histogram(
+                "lma_webhook_flush_deliveries",
+                "Deliveries per group-commit transaction",
+                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+                registry=registry,
+            ),
+            deferred=Counter(
+                "lma_webhook_events_deferred_total",
+                "Events stored as received, processed after the answer",
+                registry=registry,
+            ),
+            processed=Counter(
+                "lma_webhook_events_processed_total",
+                "Deferred events processed, by outcome",
+                ["status"],
+                registry=registry,
+            ),
+        )
+
+
+class EventProcessor:
+    """Processes stored events left ``received``: those the batcher hands over, and (the sweeper) any older
+    than ``stale_after`` in any organization, e.g. after a crash between a commit and its processing."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        on_processed: OnProcessed | None = None,
+        metrics: BatcherMetrics | None = None,
+        chunk: int = 200,
+        sweep_interval: float = 30.0,
+        stale_after: dt.timedelta = dt.timedelta(seconds=60),
+    ) -> None:
+        self.database = database
+        self.on_processed = on_processed
+        self.metrics = metrics
+        self.chunk = chunk
+        self.sweep_interval = sweep_interval
+        self.stale_after = stale_after
+        self._queue: dict[int, list[int]] = {}  # org -> event ids, in arrival order
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def submit(self, org_id: int, event_ids: list[int]) -> None:
+        if event_ids:
+            self._queue.setdefault(org_id, []).extend(event_ids)
+            self._idle.clear()
+            self._wake.set()
+
+    def start(self, *, sweep: bool = True) -> None:
+        self._tasks.append(asyncio.create_task(self._work(), name="webhook-processor"))
+        if sweep:
+            self._tasks.append(asyncio.create_task(self._sweep_forever(), name="webhook-sweeper"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def drained(self) -> None:
+        """Wait until everything handed over so far has been processed (tests, benchmarks, shutdown)."""
+        await self._idle.wait()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                org_id = next(iter(self._queue))
+                ids = self._queue[org_id]
+                take, rest = ids[: self.chunk], ids[self.chunk :]
+                if rest:
+                    self._queue[org_id] = rest
+                    self._queue[org_id] = self._queue.pop(org_id)  # to the back: organizations take turns
+                else:
+                    del self._queue[org_id]
+                try:
+                    await self.process(org_id, event_ids=take)
+                except Exception:  # rows stay ``received``; the sweeper retries them
+                    log.exception("webhook.processing_failed org=%s events=%s", org_id, len(take))
+            self._idle.set()
+
+    async def process(
+        self, org_id: int, *, event_ids: list[int] | None = None, older_than: dt.timedelta | None = None
+    ) -> IngestResult:
+        """Claim and process ``received`` events of one organization in one transaction (per-event savepoints)."""
+        result = IngestResult()
+        async with self.database.uow(org_id) as session:
+            events = await claim_received(
+                session, org_id=org_id, event_ids=event_ids, older_than=older_than, limit=self.chunk
+            )
+            for event in events:
+                result.event_ids.append(event.id)
+                await run_event(
+                    session,
+                    org_id=org_id,
+                    event=event,
+                    processor=processor_for(event.provider),
+                    result=result,
+                )
+        if self.metrics is not None:
+            for status, count in (
+                ("processed", result.processed),
+                ("ignored", result.ignored),
+                ("failed", result.failed),
+            ):
+                if count:
+                    self.metrics.processed.labels(status).inc(count)
+        if result.lead_ids and self.on_processed is not None:
+            try:
+                await self.on_processed(result.lead_ids)
+            except Exception:
+                log.exception("webhook.on_processed_failed")
+        return result
+
+    async def sweep(self) -> int:
+        """Process every organization's ``received`` events older than ``stale_after``; how many."""
+        done = 0
+        for org_id in await self.database.organization_ids(include_inactive=True):
+            while True:
+                result = await self.process(org_id, older_than=self.stale_after)
+                done += len(result.event_ids)
+                if len(result.event_ids) < self.chunk:
+                    break
+        if done:
+            log.warning("webhook.swept events=%s", done)
+        return done
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as exc:
+                log.warning("webhook.sweep_failed error=%s", type(exc).__name__)
+            await asyncio.sleep(self.sweep_interval)
+
+
+@dataclass
+class _Flush:
+    waiters: list[_Waiter]
+    inline: bool
+    started: float = field(default_factory=time.perf_counter)
+
+
+class IngestBatcher:
+    """Collects validated deliveries and stores them with group commit (see the module docstring)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        processor: EventProcessor | None = None,
+        metrics: BatcherMetrics | None = None,
+        max_wait: float = 0.002,
+        max_deliveries: int = 256,
+        inline_limit: int = 8,
+        direct_limit: int = 100,
+    ) -> None:
+        self.database = database
+        self.processor = processor or EventProcessor(database, metrics=metrics)
+        self.metrics = metrics
+        self.max_wait = max_wait
+        self.max_deliveries = max_deliveries
+        self.inline_limit = inline_limit
+        self.direct_limit = direct_limit
+        self._pending: list[_Waiter] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self, *, sweep: bool = True) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="webhook-batcher")
+            self.processor.start(sweep=sweep)
+
+    async def stop(self) -> None:
+        """Flush what is pending (its requests still get their answers), then stop."""
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.processor.stop()
+
+    async def submit(
+        self,
+        *,
+        org_id: int,
+        integration_id: int,
+        provider: str,
+        events: list[Incoming],
+        processor: Processor,
+    ) -> IngestResult:
+        """Store ``events`` durably (and process them, or hand them to the processor); the result once
+        committed. Raises what the transaction raised (a database outage) or NonceReused for this delivery."""
+        if len(events) > self.direct_limit or self._task is None or self._stopping:
+            async with self.database.uow(org_id) as session:
+                return await ingest(
+                    session,
+                    org_id=org_id,
+                    integration_id=integration_id,
+                    provider=provider,
+                    events=events,
+                    processor=processor,
+                )
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Waiter(org_id, Delivery(integration_id, provider, events), processor, future))
+        self._wake.set()
+        return await future
+
+    def _take(self) -> list[_Waiter]:
+        batch, self._pending = (
+            self._pending[: self.max_deliveries],
+            self._pending[self.max_deliveries :],
+        )
+        return batch
+
+    async def _run(self) -> None:
+        idle = True
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                idle = True
+                if not self._pending:
+                    continue
+            if idle and self.max_wait > 0 and len(self._pending) < self.max_deliveries:
+                await asyncio.sleep(self.max_wait)  # the window: let concurrent requests join
+            batch = self._take()
+            await self._flush(batch)
+            idle = False  # what arrived during this flush goes at once
+
+    async def _flush(self, batch: list[_Waiter]) -> None:
+        flush = _Flush(batch, inline=len(batch) <= self.inline_limit)
+        try:
+            results, deferred = await self._transaction(flush)
+        except BaseException as exc:
+            for waiter in batch:
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if isinstance(exc, DBAPIError):
+                log.warning("webhook.flush_failed deliveries=%s error=%s", len(batch), type(exc).__name__)
+            elif not isinstance(exc, OSError | TimeoutError):
+                log.exception("webhook.flush_crashed deliveries=%s", len(batch))
+            return
+        for org_id, ids in deferred.items():
+            self.processor.submit(org_id, ids)
+        for waiter, outcome in zip(batch, results, strict=True):
+            if waiter.future.done():  # the request went away; its events are stored all the same
+                continue
+            if isinstance(outcome, BaseException):
+                waiter.future.set_exception(outcome)
+            else:
+                waiter.future.set_result(outcome)
+        if self.metrics is not None:
+            self.metrics.flushes.labels("inline" if flush.inline else "deferred").inc()
+            self.metrics.flush_size.observe(len(batch))
+            if deferred:
+                self.metrics.deferred.inc(sum(len(ids) for ids in deferred.values()))
+
+    async def _transaction(
+        self, flush: _Flush
+    ) -> tuple[list[IngestResult | BaseException], dict[int, list[int]]]:
+        by_org: dict[int, list[int]] = {}
+        for index, waiter in enumerate(flush.waiters):
+            by_org.setdefault(waiter.org_id, []).append(index)
+        results: list[IngestResult | BaseException] = [IngestResult() for _ in flush.waiters]
+        deferred: dict[int, list[int]] = {}
+        async with self.database.sessionmaker() as session, session.begin():
+            for org_id, indices in by_org.items():
+                await session.execute(_SET_TENANT, {"org": str(org_id)})
+                stored = await store_many(
+                    session, org_id=org_id, deliveries=[flush.waiters[i].delivery for i in indices]
+                )
+                for index, outcome in zip(indices, stored, strict=True):
+                    if outcome.error is not None:
+                        results[index] = outcome.error
+                        continue
+                    results[index] = outcome.result
+                    if flush.inline:
+                        await self._process_inline(
+                            session, org_id, flush.waiters[index], outcome.new_ids, outcome.result
+                        )
+                    elif outcome.new_ids:
+                        outcome.result.received = len(outcome.new_ids)
+                        deferred.setdefault(org_id, []).extend(outcome.new_ids)
+                await session.flush()
+        return results, deferred
+
+    @staticmethod
+    async def _process_inline(
+        session: AsyncSession, org_id: int, waiter: _Waiter, new_ids: list[int], result: IngestResult
+    ) -> None:
+        for event in await load_events(session, org_id=org_id, event_ids=new_ids):
+            await run_event(session, org_id=org_id, event=event, processor=waiter.processor, result=result)
