@@ -18,6 +18,7 @@ from handlers import context
 from handlers.slack import actions, commands, events, views
 from handlers.slack.deps import SlackDeps
 from handlers.slack.guard import SlackGateway
+from handlers.slack.lazy import BoundedLazyListenerRunner, bound_lazy_listeners
 from handlers.slack.oauth import Authorizer, PostgresInstallationStore, build_oauth_flow, oauth_mode
 from lma_bot.config import ConfigError, Settings
 from lma_bot.crypto import SecretBox
@@ -26,6 +27,7 @@ from lma_bot.leads.cache import LeadCardCache
 log = logging.getLogger(__name__)
 
 GATEWAY = web.AppKey("slack_gateway", SlackGateway)
+LAZY_RUNNER = web.AppKey("slack_lazy_runner", BoundedLazyListenerRunner)
 OAUTH_FLOW = web.AppKey("slack_oauth_flow", AsyncOAuthFlow)
 
 
@@ -49,7 +51,8 @@ def check_settings(settings: Settings) -> None:
 def build_bolt(deps: SlackDeps, authorizer: Authorizer) -> AsyncApp:
     settings = deps.settings
     assert settings.slack_signing_secret is not None
-    # No shared aiohttp session: Bolt deep-copies the request (client included) for lazy listeners.
+    # No shared aiohttp session here: Bolt deep-copies the request (client included) for lazy listeners;
+    # the lazy runner gives each copy its pooled session instead (handlers.slack.lazy).
     client = AsyncWebClient(base_url=settings.slack_api_url, timeout=10)
     install_url = settings.public_url.rstrip("/") + "/slack/install"
 
@@ -73,6 +76,7 @@ def build_bolt(deps: SlackDeps, authorizer: Authorizer) -> AsyncApp:
     actions.register(app, deps)
     views.register(app, deps)
     events.register(app, deps)
+    bound_lazy_listeners(app, deps.ack_gate)
     return app
 
 
@@ -91,10 +95,13 @@ async def _slack_ctx(app: web.Application) -> AsyncIterator[None]:
         assert box is not None
         app[OAUTH_FLOW] = build_oauth_flow(deps, PostgresInstallationStore(deps, box, authorizer))
     assert settings.slack_signing_secret is not None
-    app[GATEWAY] = SlackGateway(
-        bolt=build_bolt(deps, authorizer), deps=deps, signing_secret=settings.slack_signing_secret
-    )
+    bolt = build_bolt(deps, authorizer)
+    runner = bolt._async_listener_runner.lazy_listener_runner
+    assert isinstance(runner, BoundedLazyListenerRunner)
+    app[LAZY_RUNNER] = runner
+    app[GATEWAY] = SlackGateway(bolt=bolt, deps=deps, signing_secret=settings.slack_signing_secret)
     yield
+    await runner.aclose()
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:

@@ -36,7 +36,7 @@ class Actor:
 
 
 async def resolve_org(deps: SlackDeps, *, team_id: str, team_domain: str | None) -> int:
-    org_id = await deps.database.resolve_slack_team(team_id)
+    org_id = await deps.org_for_team(team_id)
     if org_id is None:
         raise WorkspaceNotSetUp(team_id, team_domain)
     return org_id
@@ -57,16 +57,23 @@ async def slack_profile(client: AsyncWebClient, slack_user_id: str) -> dict[str,
 async def resolve_actor(
     deps: SlackDeps, client: AsyncWebClient, *, team_id: str, team_domain: str | None, slack_user_id: str
 ) -> Actor:
+    """The member as an active user of the team's organization (cached briefly, see ``SlackDeps.actors``);
+    PermissionDenied for a deactivated one, who is never cached."""
     org_id = await resolve_org(deps, team_id=team_id, team_domain=team_domain)
+    cached = deps.actors.get((org_id, slack_user_id))
+    if isinstance(cached, Actor):
+        return cached
     async with deps.database.uow(org_id) as session:
         user = await get_by_slack_id(session, org_id=org_id, slack_user_id=slack_user_id)
         if user is not None:
             actor = _actor(
                 org_id, user.id, user.role, slack_user_id, user.name, user.timezone, user.is_active
             )
-            return actor
-    profile = await slack_profile(client, slack_user_id)
-    return await provision(deps, org_id=org_id, slack_user_id=slack_user_id, profile=profile)
+    if user is None:
+        profile = await slack_profile(client, slack_user_id)
+        actor = await provision(deps, org_id=org_id, slack_user_id=slack_user_id, profile=profile)
+    deps.actors.put((org_id, slack_user_id), actor)
+    return actor
 
 
 async def provision(deps: SlackDeps, *, org_id: int, slack_user_id: str, profile: dict[str, object]) -> Actor:

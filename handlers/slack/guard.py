@@ -4,7 +4,8 @@ A missing or non-numeric ``X-Slack-Request-Timestamp``, one more than 300 s from
 signature is a 401 and nothing else happens. ``url_verification`` echoes the challenge. An Events API
 delivery whose ``event_id`` was already accepted (Slack retries with ``X-Slack-Retry-Num``) is acknowledged
 without a second side effect. A payload whose ``response_url`` is not on Slack's host is refused (400)
-before any outbound call. Everything else goes to Bolt.
+before any outbound call. Everything else goes to Bolt. Requests are counted while they are answered
+(``SlackDeps.ack_gate``): lazy listeners wait briefly for them.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ class SlackGateway:
             return True
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        # Counted while answered, so lazy listeners give way to acks (``handlers.slack.lazy``).
+        with self.deps.ack_gate.request():
+            return await self._handle(request)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         problem = verify(
             self.signing_secret,
