@@ -14,6 +14,12 @@ from jsonschema.exceptions import ValidationError
 from lma_bot.errors import InvalidInput
 
 _TIME = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
+_NAMES = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 100},
+    "minItems": 1,
+    "maxItems": 50,
+}
 
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "organizations.settings": {
@@ -74,13 +80,16 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             "allow_private_targets": {"type": "boolean"},
         },
     },
-    "workflows.trigger_conditions": {
+    "workflows.trigger_conditions": {  # the language is documented in lma_bot.workflows.conditions
         "type": "object",
         "properties": {
-            "statuses": {"type": "array", "items": {"type": "string"}},
-            "tags": {"type": "array", "items": {"type": "string"}},
+            "statuses": _NAMES,
+            "from_statuses": _NAMES,
+            "sources": _NAMES,
+            "tags_any": _NAMES,
+            "tags_all": _NAMES,
             "min_score": {"type": "integer"},
-            "sources": {"type": "array", "items": {"type": "string"}},
+            "threshold": {"type": "integer"},
         },
         "additionalProperties": False,
     },

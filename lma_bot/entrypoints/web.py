@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app[context.METRICS] = CollectorRegistry()
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_workflows_ctx)
     handlers.ops.setup(app)
     handlers.slack.setup(app)
     handlers.webhooks.setup(app)
@@ -56,3 +57,14 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[context.REDIS] = client
     yield
     await client.aclose()
+
+
+async def _workflows_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Workflow executions go out after the commit that wrote them; a sweeper sends what a crash left."""
+    from lma_bot.crypto import SecretBox
+    from lma_bot.workflows.dispatch import running
+
+    settings = app[context.SETTINGS]
+    box = SecretBox(settings.encryption_keys) if settings.encryption_keys else None
+    async with running(app[context.DATABASE], box):
+        yield

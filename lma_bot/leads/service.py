@@ -26,6 +26,7 @@ from lma_bot.leads.schemas import (
 )
 from lma_bot.models import Lead, User
 from lma_bot.models.lead import LEAD_STATUSES
+from lma_bot.workflows import service as workflows
 
 PAGE_SIZE = 10
 CARD_NOTES = 10  # notes kept on the cached card; the viewer's three latest visible ones are shown
@@ -94,6 +95,7 @@ async def create_lead(
         entity_id=lead.id,
         after=data.model_dump(mode="json", exclude_defaults=True),
     )
+    await workflows.lead_created(session, org_id=org_id, lead=lead, actor_id=actor_id)
     return lead
 
 
@@ -202,6 +204,9 @@ async def change_status(
         description=reason,
         before={"status": previous},
         after={"status": status},
+    )
+    await workflows.status_changed(
+        session, org_id=org_id, lead=lead, previous=previous, actor_id=actor_id, reason=reason
     )
     return lead, previous
 

@@ -80,6 +80,12 @@ class WorkflowExecution(BigTenantMixin, Base):
         Index("idx_workflow_executions_lead_id", "lead_id"),
         Index("idx_workflow_executions_n8n_execution_id", "organization_id", "n8n_execution_id"),
         Index("idx_workflow_executions_triggered_by", "triggered_by"),
+        Index(
+            "idx_workflow_executions_due",
+            "organization_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     workflow_id: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -94,5 +100,10 @@ class WorkflowExecution(BigTenantMixin, Base):
     triggered_by: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None]
+    #: the outbox: a pending row is sent when due; a claim holds it for one attempt (see lma_bot.workflows)
+    next_attempt_at: Mapped[dt.datetime] = now_column()
+    lease_expires_at: Mapped[dt.datetime | None]
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = now_column(onupdate=True)

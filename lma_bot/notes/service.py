@@ -12,6 +12,7 @@ from lma_bot.errors import InvalidInput
 from lma_bot.leads.service import can_see_private, get_lead
 from lma_bot.models import Lead, LeadNote, User
 from lma_bot.models.note import NOTE_TYPES
+from lma_bot.workflows import service as workflows
 
 MAX_NOTE_LENGTH = 4000
 
@@ -80,6 +81,15 @@ async def add_note(
         entity_type="note",
         entity_id=note.id,
         after={"is_private": is_private, "mentioned_users": note.mentioned_users, "length": len(text)},
+    )
+    await workflows.note_added(
+        session,
+        org_id=org_id,
+        lead=lead,
+        note_id=note.id,
+        content=text,
+        is_private=is_private,
+        actor_id=author_id,
     )
     return note, lead
 

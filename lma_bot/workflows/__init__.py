@@ -1,0 +1,1 @@
+"""n8n workflows: triggers, the outbox of executions, SSRF-checked signed dispatch."""
