@@ -67,6 +67,10 @@ class RedisKeys:
     def dedupe(self, scope: str, token: str) -> str:
         return self._key(f"dedupe:{scope}:{token}")
 
+    # Pacing of Slack posts per channel, shared by every scheduler process
+    def slack_pace(self, channel: str) -> str:
+        return self._key(f"slack_pace:{channel}")
+
     # Communication queues (hash-tagged by queue name)
     def queue(self, name: str) -> str:
         return self._key(f"{{{name}}}")

@@ -4,7 +4,8 @@ commit. Later slices append to ``JOBS``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from lma_bot.config import Settings
 from lma_bot.db import Database
@@ -17,6 +18,7 @@ class JobContext:
     database: Database
     redis: RedisClient
     keys: RedisKeys
+    state: dict[str, Any] = field(default_factory=dict)  # a job's long-lived helpers (clients, caches)
 
 
 @dataclass(frozen=True)
@@ -26,4 +28,19 @@ class Job:
     run: Callable[[JobContext], Awaitable[None]]
 
 
-JOBS: list[Job] = []
+async def _dispatch_reminders(ctx: JobContext) -> None:
+    from handlers.jobs.reminders import reminders_for
+
+    await reminders_for(ctx).tick()
+
+
+async def _reconcile_reminders(ctx: JobContext) -> None:
+    from handlers.jobs.reminders import reminders_for
+
+    await reminders_for(ctx).reconcile()
+
+
+JOBS: list[Job] = [
+    Job("reminders.dispatch", 1.0, _dispatch_reminders),
+    Job("reminders.reconcile", 300.0, _reconcile_reminders),
+]

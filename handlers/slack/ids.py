@@ -19,6 +19,10 @@ class Action(StrEnum):
     LEAD_SCORE = "lead-score-details"
     LIST_PAGE = "lead-list-page"
     USER_ADD_MENTIONED = "user-add-mentioned"
+    REMINDER_DONE = "reminder-done"
+    REMINDER_SNOOZE_HOUR = "reminder-snooze-hour"
+    REMINDER_SNOOZE_TOMORROW = "reminder-snooze-tomorrow"
+    REMINDER_CANCEL = "reminder-cancel"
 
 
 class View(StrEnum):
@@ -57,6 +61,10 @@ class PageRequest(Payload):
     query: LeadQuery
     after: Cursor | None = None
     before: Cursor | None = None
+
+
+class ReminderRef(Payload):
+    reminder_id: int
 
 
 class MemberRef(Payload):

@@ -20,6 +20,7 @@ ENTITY_TYPES = (
     "workflow_execution",
     "campaign",
     "integration",
+    "reminder",
 )
 
 

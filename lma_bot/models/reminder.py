@@ -50,6 +50,7 @@ class Reminder(BigTenantMixin, Base):
     send_key: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     sending_since: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
+    done_at: Mapped[dt.datetime | None]  # the recipient pressed Done
     slack_channel: Mapped[str | None] = mapped_column(String(50))
     slack_ts: Mapped[str | None] = mapped_column(String(50))
     failure_reason: Mapped[str | None] = mapped_column(Text)

@@ -14,10 +14,22 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+OLD_ENTITY_TYPES = (
+    "'organization', 'user', 'lead', 'note', 'assignment', 'scoring_rule', 'communication', 'workflow', "
+    "'workflow_execution', 'campaign', 'integration'"
+)
 CURRENT_ORG = "NULLIF(current_setting('app.current_organization_id', true), '')::integer"
 
 
+def _entity_types(listed: str) -> None:
+    op.drop_constraint(op.f("ck_activity_logs_entity_type"), "activity_logs", type_="check")
+    op.create_check_constraint(
+        op.f("ck_activity_logs_entity_type"), "activity_logs", f"entity_type IN ({listed})"
+    )
+
+
 def upgrade() -> None:
+    _entity_types(OLD_ENTITY_TYPES + ", 'reminder'")
     op.create_table(
         "reminders",
         sa.Column("organization_id", sa.Integer(), nullable=False),
@@ -33,6 +45,7 @@ def upgrade() -> None:
         sa.Column("send_key", sa.Uuid(), nullable=True),
         sa.Column("sending_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("slack_channel", sa.String(length=50), nullable=True),
         sa.Column("slack_ts", sa.String(length=50), nullable=True),
         sa.Column("failure_reason", sa.Text(), nullable=True),
@@ -87,3 +100,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("reminders")
+    op.execute("DELETE FROM activity_logs WHERE entity_type = 'reminder'")
+    _entity_types(OLD_ENTITY_TYPES)

@@ -229,6 +229,7 @@ class FakeSlack:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.list": self._users_list,
@@ -753,6 +754,27 @@ class FakeSlack:
         if channel_id.startswith("G"):
             channel.update({"is_channel": False, "is_group": True, "is_private": True})
         return channel
+
+    def _conversations_history(self, call: Call) -> JSONDict:
+        """Messages of a channel, newest first, after ``oldest``; ``metadata`` only with include_all_metadata."""
+        channel = self._resolve_channel(str(call.params.get("channel") or ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(call.params.get("oldest") or 0)
+        limit = int(call.params.get("limit") or 100)
+        with_metadata = str(call.params.get("include_all_metadata") or "").lower() in ("1", "true")
+        found = sorted(
+            (m for (cid, ts), m in self.messages.items() if cid == channel and float(ts) > oldest),
+            key=lambda m: float(m["ts"]),
+            reverse=True,
+        )
+        messages = []
+        for message in found[:limit]:
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return {"ok": True, "messages": messages, "has_more": len(found) > limit}
 
     def _conversations_info(self, call: Call) -> JSONDict:
         channel_id = str(call.params.get("channel") or "")

@@ -1,0 +1,359 @@
+"""Reminders in PostgreSQL, the truth the Redis due queue is rebuilt from, and the states of a send.
+
+A send is exactly-once because of three steps, each its own short transaction:
+
+1. :func:`begin_send` locks the row and records the intent: status ``sending``, a fresh ``send_key``,
+   ``sending_since``. Nobody else sends a row that is ``sending`` and younger than :data:`SEND_TIMEOUT`.
+2. The caller posts to Slack with ``send_key`` in the message metadata.
+3. :func:`finish_sent` marks it sent (only if the intent is still ours).
+
+A process that dies between 1 and 3 leaves a ``sending`` row; once it is older than :data:`SEND_TIMEOUT`
+:func:`begin_send` hands it out as a *recovery*, and the caller first looks in the DM for a message carrying
+that ``send_key``: found, it is marked sent without a second post; not found, it is posted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lma_bot.activity.service import record
+from lma_bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from lma_bot.leads.service import get_lead
+from lma_bot.models import Lead, Reminder, User
+
+MAX_MESSAGE_LENGTH = 500
+#: A Slack call (with its own retries) never takes longer than this; a ``sending`` row older than it is
+#: recovered by another process.
+SEND_TIMEOUT = dt.timedelta(seconds=60)
+#: Transient failures are retried this many times in all, then the reminder fails.
+MAX_ATTEMPTS = 6
+ACTIVE = ("scheduled", "sending")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def create_reminder(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    lead_id: int,
+    user_id: int,
+    created_by: int | None,
+    due_at: dt.datetime,
+    explicit_time: bool = True,
+    message: str | None = None,
+) -> Reminder:
+    text = (message or "").strip() or None
+    if text is not None and len(text) > MAX_MESSAGE_LENGTH:
+        raise InvalidInput(
+            f"a reminder message can be at most {MAX_MESSAGE_LENGTH} characters (this one has {len(text)})",
+            field="message",
+        )
+    if due_at.tzinfo is None:
+        raise InvalidInput("a reminder needs an aware due time", field="due_at")
+    lead = await get_lead(session, org_id=org_id, lead_id=lead_id)
+    reminder = Reminder(
+        organization_id=org_id,
+        lead_id=lead.id,
+        user_id=user_id,
+        created_by=created_by,
+        due_at=due_at,
+        explicit_time=explicit_time,
+        message=text,
+    )
+    session.add(reminder)
+    await session.flush()
+    await record(
+        session,
+        org_id=org_id,
+        actor_id=created_by,
+        lead_id=lead.id,
+        activity_type="reminder.created",
+        entity_type="reminder",
+        entity_id=reminder.id,
+        after={"due_at": due_at.isoformat(), "user_id": user_id},
+    )
+    return reminder
+
+
+async def get_reminder(
+    session: AsyncSession, *, org_id: int, reminder_id: int, lock: bool = False
+) -> Reminder:
+    query = select(Reminder).where(Reminder.organization_id == org_id, Reminder.id == reminder_id)
+    if lock:
+        query = query.with_for_update()
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"reminder {reminder_id} not found")
+    return found
+
+
+async def upcoming_for_user(
+    session: AsyncSession, *, org_id: int, user_id: int, limit: int = 20
+) -> list[tuple[Reminder, Lead]]:
+    """A user's pending reminders (to them or set by them), soonest first."""
+    rows = await session.execute(
+        select(Reminder, Lead)
+        .join(Lead, (Lead.organization_id == Reminder.organization_id) & (Lead.id == Reminder.lead_id))
+        .where(
+            Reminder.organization_id == org_id,
+            Reminder.status.in_(ACTIVE),
+            (Reminder.user_id == user_id) | (Reminder.created_by == user_id),
+        )
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+    )
+    return [(r, lead) for r, lead in rows.tuples()]
+
+
+def _may_change(reminder: Reminder, actor: User) -> bool:
+    return actor.role in ("admin", "manager") or actor.id in (reminder.user_id, reminder.created_by)
+
+
+async def cancel(session: AsyncSession, *, org_id: int, reminder_id: int, actor: User) -> Reminder:
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if not _may_change(reminder, actor):
+        raise PermissionDenied("only the person reminded, its creator or a manager can cancel a reminder")
+    if reminder.status not in ACTIVE:
+        raise Conflict(f"reminder {reminder_id} is already {reminder.status}")
+    reminder.status = "cancelled"
+    await record(
+        session,
+        org_id=org_id,
+        actor_id=actor.id,
+        lead_id=reminder.lead_id,
+        activity_type="reminder.cancelled",
+        entity_type="reminder",
+        entity_id=reminder.id,
+        before={"status": "scheduled"},
+        after={"status": "cancelled"},
+    )
+    return reminder
+
+
+async def snooze(
+    session: AsyncSession, *, org_id: int, reminder_id: int, actor: User, until: dt.datetime
+) -> Reminder:
+    """Deliver a reminder again at ``until`` (a sent one comes back; a pending one moves)."""
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if not _may_change(reminder, actor):
+        raise PermissionDenied("only the person reminded, its creator or a manager can snooze a reminder")
+    if reminder.status == "cancelled" or reminder.done_at is not None:
+        raise Conflict(f"reminder {reminder_id} is {'done' if reminder.done_at else 'cancelled'}")
+    if reminder.status == "sending":
+        raise Conflict(f"reminder {reminder_id} is being delivered right now; try again in a moment")
+    before = {"status": reminder.status, "due_at": reminder.due_at.isoformat()}
+    reminder.status = "scheduled"
+    reminder.due_at = until
+    reminder.explicit_time = True
+    reminder.send_key = None
+    reminder.sending_since = None
+    reminder.attempts = 0
+    reminder.failure_reason = None
+    await record(
+        session,
+        org_id=org_id,
+        actor_id=actor.id,
+        lead_id=reminder.lead_id,
+        activity_type="reminder.snoozed",
+        entity_type="reminder",
+        entity_id=reminder.id,
+        before=before,
+        after={"status": "scheduled", "due_at": until.isoformat()},
+    )
+    return reminder
+
+
+async def mark_done(session: AsyncSession, *, org_id: int, reminder_id: int, actor: User) -> Reminder:
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if not _may_change(reminder, actor):
+        raise PermissionDenied("only the person reminded, its creator or a manager can close a reminder")
+    if reminder.done_at is None:
+        reminder.done_at = _now()
+        if reminder.status in ACTIVE:
+            reminder.status = "cancelled"  # done before it was due: nothing left to deliver
+        await record(
+            session,
+            org_id=org_id,
+            actor_id=actor.id,
+            lead_id=reminder.lead_id,
+            activity_type="reminder.done",
+            entity_type="reminder",
+            entity_id=reminder.id,
+        )
+    return reminder
+
+
+async def pending(session: AsyncSession, *, org_id: int) -> list[tuple[int, dt.datetime]]:
+    """(id, due time) of every reminder of the organization still to deliver: what the queue must hold."""
+    rows = await session.execute(
+        select(Reminder.id, Reminder.due_at, Reminder.sending_since).where(
+            Reminder.organization_id == org_id, Reminder.status.in_(ACTIVE)
+        )
+    )
+    out = []
+    for rid, due_at, sending_since in rows.tuples():
+        at = due_at if sending_since is None else max(due_at, sending_since + SEND_TIMEOUT)
+        out.append((int(rid), at))
+    return out
+
+
+# -- the states of a send ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Send:
+    """What the dispatcher must do with a claimed reminder."""
+
+    reminder_id: int
+    send_key: uuid.UUID
+    recovering: bool  # a previous intent exists: look for its message before posting
+    sending_since: dt.datetime
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Later:
+    """Not now: put it back in the queue for ``at``."""
+
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """Nothing to deliver (sent, cancelled, failed, gone): drop it from the queue."""
+
+    why: str
+
+
+async def begin_send(
+    session: AsyncSession, *, org_id: int, reminder_id: int, now: dt.datetime | None = None
+) -> Send | Later | Nothing:
+    """Record the intent to send (or hand out a stale intent for recovery), under a row lock."""
+    now = now or _now()
+    reminder = (
+        await session.execute(
+            select(Reminder)
+            .where(Reminder.organization_id == org_id, Reminder.id == reminder_id)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if reminder is None:
+        # gone, or another process holds it this instant (its transaction is short): look again soon
+        exists = (
+            await session.execute(
+                select(Reminder.id).where(Reminder.organization_id == org_id, Reminder.id == reminder_id)
+            )
+        ).scalar_one_or_none()
+        return Later(now + dt.timedelta(seconds=1)) if exists is not None else Nothing("gone")
+    if reminder.status not in ACTIVE:
+        return Nothing(reminder.status)
+    if reminder.status == "scheduled" or reminder.send_key is None or reminder.sending_since is None:
+        if reminder.due_at > now + dt.timedelta(seconds=1):
+            return Later(reminder.due_at)  # snoozed or moved after it was queued
+        reminder.status = "sending"
+        reminder.send_key = uuid.uuid4()
+        reminder.sending_since = now
+        reminder.attempts += 1
+        return Send(reminder.id, reminder.send_key, False, now, reminder.attempts)
+    if reminder.sending_since + SEND_TIMEOUT > now:
+        return Later(reminder.sending_since + SEND_TIMEOUT)  # another process may still be sending it
+    reminder.sending_since = now
+    reminder.attempts += 1
+    return Send(reminder.id, reminder.send_key, True, now, reminder.attempts)
+
+
+async def finish_sent(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    reminder_id: int,
+    send_key: uuid.UUID,
+    channel: str,
+    ts: str,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Mark sent; False if the intent is no longer ours (cancelled, or handed to a recovery)."""
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if reminder.status != "sending" or reminder.send_key != send_key:
+        return False
+    reminder.status = "sent"
+    reminder.sent_at = now or _now()
+    reminder.slack_channel = channel
+    reminder.slack_ts = ts
+    reminder.failure_reason = None
+    await record(
+        session,
+        org_id=org_id,
+        actor_id=None,
+        lead_id=reminder.lead_id,
+        activity_type="reminder.sent",
+        entity_type="reminder",
+        entity_id=reminder.id,
+        after={"channel": channel, "ts": ts, "attempts": reminder.attempts},
+    )
+    return True
+
+
+async def finish_failed(
+    session: AsyncSession, *, org_id: int, reminder_id: int, send_key: uuid.UUID, reason: str
+) -> Reminder | None:
+    """A permanent failure: no retry. None if the intent is no longer ours."""
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if reminder.status != "sending" or reminder.send_key != send_key:
+        return None
+    reminder.status = "failed"
+    reminder.failure_reason = reason
+    await record(
+        session,
+        org_id=org_id,
+        actor_id=None,
+        lead_id=reminder.lead_id,
+        activity_type="reminder.failed",
+        entity_type="reminder",
+        entity_id=reminder.id,
+        after={"reason": reason, "attempts": reminder.attempts},
+    )
+    return reminder
+
+
+async def back_off(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    reminder_id: int,
+    send_key: uuid.UUID,
+    reason: str,
+    retry_at: dt.datetime,
+) -> Reminder | None:
+    """A transient failure: scheduled again for ``retry_at`` (the caller re-queues it, and a rebuilt queue
+    keeps that time), or failed after MAX_ATTEMPTS."""
+    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
+    if reminder.status != "sending" or reminder.send_key != send_key:
+        return None
+    if reminder.attempts >= MAX_ATTEMPTS:
+        return await finish_failed(
+            session,
+            org_id=org_id,
+            reminder_id=reminder_id,
+            send_key=send_key,
+            reason=f"gave up after {reminder.attempts} attempts: {reason}",
+        )
+    reminder.status = "scheduled"
+    reminder.due_at = retry_at
+    reminder.send_key = None
+    reminder.sending_since = None
+    reminder.failure_reason = reason
+    return reminder
+
+
+def backoff_delay(attempt: int) -> dt.timedelta:
+    """5 s, 10 s, 20 s, 40 s, 80 s, capped at 5 minutes."""
+    return dt.timedelta(seconds=min(300, 5 * 2 ** max(0, attempt - 1)))
