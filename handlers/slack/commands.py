@@ -10,24 +10,29 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import flows
+from handlers.slack import workflows as workflow_flows
 from handlers.slack.actor import Actor, resolve_actor
 from handlers.slack.blocks.card import lead_card
 from handlers.slack.blocks.help import help_blocks
 from handlers.slack.blocks.lists import lead_page
 from handlers.slack.blocks.messages import add_mentioned_offer, duplicate_lead, lead_created
 from handlers.slack.blocks.modals import create_lead_modal
+from handlers.slack.blocks.workflows import integrations_admin, run_result, run_started, workflows_list
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, usage_text
 from handlers.slack.grammar import (
+    AdminIntegrations,
     Command,
     Create,
     Help,
     Later,
     ListLeads,
     Note,
+    RunWorkflow,
     Show,
     Status,
     UsageError,
+    Workflows,
     parse,
 )
 from handlers.slack.ids import ModalContext
@@ -103,6 +108,41 @@ async def _dispatch(
         await respond(text=note_confirmation(outcome, private=parsed.private), **EPHEMERAL)
         if outcome.unknown:
             await respond(text="Add them as users?", blocks=add_mentioned_offer(outcome.unknown), **EPHEMERAL)
+    elif isinstance(parsed, Workflows):
+        items = await workflow_flows.list_workflows(deps, actor)
+        await respond(text="Workflows", blocks=workflows_list(items, can_run=actor.is_manager), **EPHEMERAL)
+    elif isinstance(parsed, RunWorkflow):
+        await _run_workflow(deps, respond, actor, parsed)
+    elif isinstance(parsed, AdminIntegrations):
+        overview = await workflow_flows.integrations(deps, actor)
+        await respond(text="Integrations", blocks=integrations_admin(overview), **EPHEMERAL)
+
+
+async def _run_workflow(deps: SlackDeps, respond: AsyncRespond, actor: Actor, parsed: RunWorkflow) -> None:
+    started = await workflow_flows.run_workflow(deps, actor, parsed.workflow_id, parsed.ref)
+    await respond(
+        text=run_started(
+            started.execution_id,
+            started.workflow_id,
+            started.workflow_name,
+            started.lead_id,
+            started.lead_name,
+        ),
+        **EPHEMERAL,
+    )
+    result = await workflow_flows.await_outcome(deps, actor, started)
+    await respond(
+        text=run_result(
+            result.execution_id,
+            result.workflow_name,
+            status=result.status,
+            retry_count=result.retry_count,
+            response_status=result.response_status,
+            error=result.error,
+            settled=result.settled,
+        ),
+        **EPHEMERAL,
+    )
 
 
 async def _create(deps: SlackDeps, respond: AsyncRespond, actor: Actor, parsed: Create) -> None:

@@ -16,9 +16,17 @@ USAGE: dict[str, str] = {
     "find": "/lead find <text>",
     "status": "/lead status <id|email> <status> [reason...]",
     "note": "/lead note <id|email> [--private] <text, @mention teammates>",
+    "workflows": "/lead workflows [run <workflow id> <id|email>]",
+    "admin": "/lead admin integrations",
 }
+#: Who sees a usage line in `/lead help` (the listener checks the role again).
+ROLE_USAGE: dict[str, dict[str, str]] = {
+    "rep": {"workflows": "/lead workflows"},
+    "manager": {},
+}
+ADMIN_ONLY = ("admin",)
 #: Subcommands of the contract that later slices provide; answered honestly until they exist.
-LATER = ("assign", "score", "remind", "rules", "workflows", "admin")
+LATER = ("assign", "score", "remind", "rules")
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
@@ -78,11 +86,39 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Workflows:
+    pass
+
+
+@dataclass(frozen=True)
+class RunWorkflow:
+    workflow_id: int
+    ref: str
+
+
+@dataclass(frozen=True)
+class AdminIntegrations:
+    pass
+
+
+@dataclass(frozen=True)
 class Later:
     subcommand: str
 
 
-Command = Help | Create | Show | ListLeads | Status | Note | Later
+Command = (
+    Help | Create | Show | ListLeads | Status | Note | Workflows | RunWorkflow | AdminIntegrations | Later
+)
+
+
+def usage_lines(role: str) -> list[str]:
+    """The usage lines a member with ``role`` may use, for `/lead help`."""
+    lines = []
+    for sub, line in USAGE.items():
+        if sub in ADMIN_ONLY and role != "admin":
+            continue
+        lines.append(ROLE_USAGE.get(role, {}).get(sub, line))
+    return lines
 
 
 def parse(text: str) -> Command:
@@ -110,6 +146,12 @@ def parse(text: str) -> Command:
         return _status(rest)
     if sub == "note":
         return _note(rest)
+    if sub == "workflows":
+        return _workflows(rest)
+    if sub == "admin":
+        if rest.lower() != "integrations":
+            raise UsageError("the admin view is `integrations`" if rest else "say which admin view", "admin")
+        return AdminIntegrations()
     raise UsageError(f"I don't know `{head}`", None)
 
 
@@ -189,3 +231,17 @@ def _note(rest: str) -> Note:
     if not ref or not text:
         raise UsageError("give the lead and the note text", "note")
     return Note(ref=ref, text=text, private=private, mentions=MENTION.findall(text))
+
+
+def _workflows(rest: str) -> Workflows | RunWorkflow:
+    words = rest.split()
+    if not words:
+        return Workflows()
+    if words[0].lower() != "run":
+        raise UsageError(f"unknown workflows action `{words[0]}`", "workflows")
+    if len(words) != 3:
+        raise UsageError("give the workflow's number and one lead", "workflows")
+    number = words[1].removeprefix("#")
+    if not number.isdigit() or int(number) <= 0 or len(number) > 9:
+        raise UsageError(f"`{words[1]}` is not a workflow number (see `/lead workflows`)", "workflows")
+    return RunWorkflow(workflow_id=int(number), ref=words[2])

@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
 )
 
 from handlers.slack.blocks.common import dump
-from handlers.slack.grammar import USAGE
+from handlers.slack.grammar import usage_lines
 
 EXAMPLES = (
     "/lead create ann@acme.com Ann Lee company=Acme tags=inbound,q4",
@@ -30,7 +30,7 @@ def help_blocks(*, role: str, problem: str | None = None) -> list[dict[str, Any]
     if problem:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":warning: {problem}")))
     blocks.append(HeaderBlock(text="/lead: your leads from Slack"))
-    lines = "\n".join(f"`{line}`" for line in USAGE.values())
+    lines = "\n".join(f"`{line}`" for line in usage_lines(role))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=lines)))
     blocks.append(DividerBlock())
     blocks.append(
@@ -38,6 +38,6 @@ def help_blocks(*, role: str, problem: str | None = None) -> list[dict[str, Any]
     )
     footer = "A lead is its number or its email. Private notes (`--private`) are seen by you, the owner and managers."
     if role in ("manager", "admin"):
-        footer += " As a " + role + " you also see everyone's private notes."
+        footer += " As a " + role + " you also see everyone's private notes and run workflows by hand."
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return dump(blocks)
