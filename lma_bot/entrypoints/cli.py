@@ -268,6 +268,83 @@ async def _cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> 
         await runtime.close()
 
 
+async def _cmd_workflows_add(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.workflows.conditions import parse_trigger, validate_conditions
+    from lma_bot.workflows.service import create_workflow
+    from lma_bot.workflows.ssrf import parse_url
+
+    trigger = parse_trigger(args.trigger)
+    parse_url(args.url)
+    conditions: Any = {}
+    if args.conditions is not None:
+        try:
+            conditions = json.loads(args.conditions)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--conditions is not JSON: {exc.msg} at character {exc.pos}") from None
+    validate_conditions(trigger, conditions)
+
+    async def work(database: Database) -> int:
+        async with database.uow(args.org) as session:
+            workflow = await create_workflow(
+                session,
+                org_id=args.org,
+                name=args.name,
+                trigger=trigger.value,
+                url=args.url,
+                conditions=conditions,
+                n8n_workflow_id=args.n8n_id,
+            )
+            view = {
+                "id": workflow.id,
+                "organization_id": workflow.organization_id,
+                "name": workflow.name,
+                "trigger": trigger.value,
+                "conditions": workflow.trigger_conditions,
+                "url": workflow.webhook_url,
+                "n8n_workflow_id": workflow.n8n_workflow_id,
+                "is_active": workflow.is_active,
+            }
+        if args.json:
+            _out(json.dumps(view))
+        else:
+            _out(
+                f"created workflow {view['id']} {view['name']!r} for organization {args.org}: "
+                f"{trigger.value} -> {view['url']}"
+            )
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
+async def _cmd_workflows_list(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.workflows.service import list_workflows
+
+    async def work(database: Database) -> int:
+        async with database.uow(args.org) as session:
+            views = await list_workflows(session, org_id=args.org)
+        if args.json:
+            _out(json.dumps([v.as_json() for v in views]))
+        elif not views:
+            _out(f"organization {args.org} has no workflows")
+        else:
+            for view in views:
+                state = "active" if view.is_active else "paused"
+                last = view.last_executions[0] if view.last_executions else None
+                tail = f"last #{last.id} {last.status}" if last else "not run yet"
+                _out(f"{view.id}\t{view.name}\t{view.trigger}\t{state}\t{view.url_host}\t{tail}")
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -339,6 +416,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay_cmd = add(webhooks, "replay", _cmd_webhooks_replay, "process a stored delivery again")
     replay_cmd.add_argument("event_id", type=_positive_int, metavar="EVENT_ID")
+    workflows = commands.add_parser(
+        "workflows", help="n8n workflows triggered by lead events"
+    ).add_subparsers(dest="workflows_command", required=True, metavar="ACTION")
+    add_workflow_cmd = add(
+        workflows, "add", _cmd_workflows_add, "add a workflow: a lead event POSTs a signed payload to n8n"
+    )
+    add_workflow_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
+    add_workflow_cmd.add_argument("--name", required=True)
+    add_workflow_cmd.add_argument(
+        "--trigger",
+        required=True,
+        metavar="TRIGGER",
+        help="lead_created, status_changed, assigned, score_threshold, note_added or manual",
+    )
+    add_workflow_cmd.add_argument("--url", required=True, help="the n8n Webhook node's production URL")
+    add_workflow_cmd.add_argument(
+        "--conditions", default=None, metavar="JSON", help='e.g. {"statuses": ["qualified"]}'
+    )
+    add_workflow_cmd.add_argument(
+        "--n8n-id", default=None, help="n8n's workflow id (default: the URL's last segment)"
+    )
+    list_workflows_cmd = add(
+        workflows, "list", _cmd_workflows_list, "list workflows and their last executions"
+    )
+    list_workflows_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
     return parser
 
 
