@@ -23,7 +23,6 @@ from lma_bot.leads.service import STATUS_TRANSITIONS
 EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 COMING_SOON = {
     Action.LEAD_REASSIGN: "Reassign",
-    Action.LEAD_REMIND: "Reminders",
     Action.LEAD_SCORE: "Score details",
 }
 

@@ -29,6 +29,7 @@ class View(StrEnum):
     CREATE_LEAD = "lead-create"
     ADD_NOTE = "lead-add-note"
     CHANGE_STATUS = "lead-change-status"
+    REMIND = "lead-remind"
 
 
 class Block(StrEnum):
@@ -44,6 +45,8 @@ class Block(StrEnum):
     PRIVATE = "private"
     STATUS = "status"
     REASON = "reason"
+    WHEN = "when"
+    MESSAGE = "message"
 
 
 class Payload(BaseModel):

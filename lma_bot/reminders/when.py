@@ -76,7 +76,9 @@ class WhenError(InvalidInput):
     """Text that is not a time we understand, or a time that has passed."""
 
     def __init__(self, problem: str) -> None:
-        super().__init__(f"{problem}. Try for example {EXAMPLES}.")
+        #: True when the text is not a time at all (rather than a time that has passed or is too far)
+        self.unreadable = problem.startswith(("I can't read", "Say when", "`"))
+        super().__init__(f"{problem}. Try for example {EXAMPLES}.", field="when")
 
 
 @dataclass(frozen=True)
