@@ -149,3 +149,15 @@ def test_conditions_match() -> None:
     assert matches({"threshold": 80}, facts)
     assert not matches({"threshold": 60}, facts)  # already above before: no crossing
     assert not matches({"sources": ["referral"]}, facts)
+
+
+def test_the_published_trigger_schema_is_current() -> None:
+    import json
+    from pathlib import Path
+
+    from lma_bot.workflows.payloads import json_schema
+
+    published = Path(__file__).resolve().parents[1] / "docs" / "n8n-trigger-v1.schema.json"
+    assert json.loads(published.read_text()) == json_schema(), (
+        "regenerate docs/n8n-trigger-v1.schema.json from lma_bot.workflows.payloads.json_schema()"
+    )
