@@ -380,6 +380,7 @@ class RunResult:
     cards: int  # response_url posts carrying the lead's card, one per command
     cards_expected: int
     card_problems: list[str]
+    cards_during_acks: int  # response_url posts already at the fake Slack when the last ack arrived
     card_p50_ms: float | None
     card_p99_ms: float | None
     all_done_s: float | None
@@ -491,6 +492,7 @@ async def measure(env: Env, variant: str, round_no: int, n: int, warmup: int) ->
     server_before = server.cpu()
     result = await drive(env.session, url, batch, env.concurrency)
     server_at_acks = server.cpu()
+    cards_during_acks = await fake_count(env.session, env.control)
     all_done: float | None = None
     card_lat: list[float] = []
     problems: list[str] = []
@@ -522,6 +524,7 @@ async def measure(env: Env, variant: str, round_no: int, n: int, warmup: int) ->
         cards=cards,
         cards_expected=n if lazy else 0,
         card_problems=problems,
+        cards_during_acks=cards_during_acks,
         card_p50_ms=percentile_ms(card_lat, 50) if len(card_lat) > 1 else None,
         card_p99_ms=percentile_ms(card_lat, 99) if len(card_lat) > 1 else None,
         all_done_s=all_done,
@@ -648,7 +651,11 @@ def verdict(base: RunResult, ours: RunResult) -> tuple[bool, bool, float]:
 
 
 def run_line(r: RunResult) -> str:
-    cards = f"cards {r.cards}/{r.cards_expected}" if r.variant == OURS else "no lazy work"
+    cards = (
+        f"cards {r.cards}/{r.cards_expected} ({r.cards_during_acks} during the acks)"
+        if r.variant == OURS
+        else "no lazy work"
+    )
     card_lat = (
         f", command->card p50 {_f(r.card_p50_ms, 0)} / p99 {_f(r.card_p99_ms, 0)} ms, all done {_f(r.all_done_s)} s"
         if r.variant == OURS

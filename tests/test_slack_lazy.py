@@ -164,7 +164,7 @@ async def test_respond_posts_through_one_pooled_session() -> None:
         assert session.closed
 
 
-def test_lazy_request_is_a_fresh_request_sharing_only_standard_context() -> None:
+def test_lazy_request_is_a_copy_with_its_own_context() -> None:
     original = _request("show 7")
     original.context["response_url"] = "https://hooks.slack.com/commands/T0TEAM/1/x"
     original.context["custom"] = {"nested": [1]}
@@ -173,7 +173,8 @@ def test_lazy_request_is_a_fresh_request_sharing_only_standard_context() -> None
     assert copied.lazy_only
     assert copied.lazy_function_name == "run_lead"
     assert copied.body == original.body
-    assert copied.body is not original.body
+    assert copied.context is not original.context
+    assert not original.lazy_only
     assert copied.context["custom"] == {"nested": [1]}
     assert copied.context["custom"] is not original.context["custom"]
     assert "ack" not in copied.context

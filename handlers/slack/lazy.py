@@ -12,9 +12,9 @@ database and Redis connections and competing for the one event loop with the ack
   starved by steady traffic;
 - one pooled ``aiohttp`` session for ``respond()`` (``response_url`` posts) and Web API calls of lazy jobs,
   instead of a new session (and TCP connection) per post;
-- the request handed to a lazy listener is a new ``AsyncBoltRequest`` built from the raw body with the
-  context's standard properties shared, instead of Bolt's ``copy.deepcopy`` of the whole request (client,
-  logger and all), which is done on the ack path. Bolt deep-copies for its thread runner; ours run on the
+- the request handed to a lazy listener is a shallow copy with its own context (standard properties
+  shared), instead of Bolt's ``copy.deepcopy`` of the whole request (client, logger and all), which is done
+  on the ack path. Bolt deep-copies for its thread runner; ours run on the
   same event loop and never write to the original request.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -224,18 +225,14 @@ _PER_CALL = ("ack", "respond", "say")
 
 
 def lazy_request(request: AsyncBoltRequest, lazy_function_name: str) -> AsyncBoltRequest:
-    """The request a lazy listener gets: re-parsed from the raw body, standard context properties shared
-    (``client``, ``authorize_result``, ids, ``response_url`` ...), other ones deep-copied as Bolt does."""
+    """The request a lazy listener gets: a shallow copy (body, headers and query shared: neither side writes
+    them) with its own context, whose standard properties (``client``, ``authorize_result``, ids,
+    ``response_url`` ...) are shared and other ones deep-copied as Bolt does."""
     context = request.context.to_copyable()
     for name in _PER_CALL:
         context.pop(name, None)
-    copied = AsyncBoltRequest(
-        body=request.raw_body if request.mode == "http" else request.body,
-        query=request.query,
-        headers=request.headers,
-        context=context,
-        mode=request.mode,
-    )
+    copied = copy.copy(request)
+    copied.context = context
     copied.lazy_only = True
     copied.lazy_function_name = lazy_function_name
     return copied
@@ -247,5 +244,5 @@ def bound_lazy_listeners(app: AsyncApp, gate: AckGate, **options: Any) -> Bounde
     listener_runner = app._async_listener_runner
     runner = BoundedLazyListenerRunner(listener_runner.lazy_listener_runner.logger, gate=gate, **options)
     listener_runner.lazy_listener_runner = runner
-    listener_runner._build_lazy_request = lazy_request  # type: ignore[method-assign]
+    listener_runner._build_lazy_request = lazy_request  # type: ignore[method-assign,assignment]
     return runner
