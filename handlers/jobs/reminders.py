@@ -32,6 +32,7 @@ from handlers.slack.blocks.reminders import (
 from lma_bot.config import Settings
 from lma_bot.crypto import SecretBox
 from lma_bot.db import Database
+from lma_bot.failpoints import failpoint
 from lma_bot.models import Lead, Organization, User
 from lma_bot.redis import RedisClient, RedisKeys
 from lma_bot.reminders import service
@@ -153,6 +154,7 @@ class ReminderDispatcher:
         elif isinstance(step, service.Nothing) or delivery is None:
             await self.queue.done(member)
         else:
+            failpoint("reminder.after_intent")
             await self._deliver(delivery)
 
     async def _prepare(self, session: Any, member: Member, send: service.Send) -> _Delivery | None:
@@ -257,6 +259,7 @@ class ReminderDispatcher:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 await self._back_off(d, type(exc).__name__, service.backoff_delay(d.send.attempt))
                 return
+            failpoint("reminder.after_post")
             await self._sent(d, str(response["channel"]), str(response["ts"]))
             return
         await self._back_off(d, "ratelimited", service.backoff_delay(d.send.attempt))

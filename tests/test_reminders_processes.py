@@ -1,0 +1,214 @@
+"""`lma-bot scheduler` as real processes: several at once send every due reminder exactly once, and a
+process SIGKILLed at either crash point leaves nothing lost or doubled for the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lma_bot.db import Database
+from lma_bot.leads.schemas import LeadCreate
+from lma_bot.leads.service import create_lead
+from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.reminders import service
+from lma_bot.reminders.queue import DueQueue, Member
+from lma_bot.users.schemas import UserCreate
+from lma_bot.users.service import add_user
+from tests.conftest import ScratchDatabase, Servers
+from tests.fakes.slack_api import FakeSlack
+from tests.support import new_org
+
+LMA_BOT = str(Path(sys.executable).parent / "lma-bot")
+
+
+@dataclass
+class World:
+    db: Database
+    owner: AsyncEngine
+    redis: RedisClient
+    keys: RedisKeys
+    fake: FakeSlack
+    env: dict[str, str]
+    org_id: int
+    users: list[int]
+    lead_id: int
+
+    @contextmanager
+    def schedulers(
+        self, count: int, *, failpoint: str | None = None
+    ) -> Iterator[list[subprocess.Popen[bytes]]]:
+        env = dict(self.env)
+        if failpoint:
+            env["LMA_FAILPOINTS"] = failpoint
+        procs = [
+            subprocess.Popen(
+                [LMA_BOT, "scheduler"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            for _ in range(count)
+        ]
+        try:
+            yield procs
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                if proc.stderr is not None:
+                    proc.stderr.close()
+
+    async def remind(self, count: int) -> list[Member]:
+        due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        members = []
+        async with self.db.uow(self.org_id) as session:
+            for i in range(count):
+                r = await service.create_reminder(
+                    session,
+                    org_id=self.org_id,
+                    lead_id=self.lead_id,
+                    user_id=self.users[i % len(self.users)],
+                    created_by=self.users[0],
+                    due_at=due,
+                    message=f"r{i}",
+                )
+                members.append(Member(self.org_id, r.id))
+        queue = DueQueue(self.redis, self.keys)
+        for m in members:
+            await queue.schedule(m, due)
+        return members
+
+    async def statuses(self) -> dict[str, int]:
+        async with self.owner.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT status, count(*) FROM reminders WHERE organization_id = :o GROUP BY status"),
+                {"o": self.org_id},
+            )
+            return {str(s): int(n) for s, n in rows}
+
+    async def wait_sent(self, count: int, timeout: float = 90.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (await self.statuses()).get("sent", 0) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                pytest.fail(f"only {await self.statuses()} after {timeout} s")
+            await asyncio.sleep(0.3)
+
+    def delivered(self) -> list[str]:
+        return [
+            str(m["metadata"]["event_payload"]["send_key"])
+            for m in self.fake.messages.values()
+            if (m.get("metadata") or {}).get("event_type") == "lma_reminder"
+        ]
+
+    async def fast_forward(self, member: Member) -> None:
+        """Make a dead process's claim and intent old enough to be recovered (instead of waiting minutes)."""
+        queue = DueQueue(self.redis, self.keys)
+        await self.redis.zadd(queue.processing_key, {str(member): 0})
+        async with self.owner.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE reminders SET sending_since = sending_since - interval '10 minutes' WHERE id = :i"
+                ),
+                {"i": member.reminder_id},
+            )
+
+
+@pytest.fixture
+async def world(
+    db: Database,
+    owner_engine: AsyncEngine,
+    redis: tuple[RedisClient, RedisKeys],
+    test_database: ScratchDatabase,
+    servers: Servers,
+) -> AsyncIterator[World]:
+    client, keys = redis
+    async with FakeSlack() as fake:
+        org_id = await new_org(db, name="Acme", slack_team_id=f"T{uuid.uuid4().hex[:8].upper()}")
+        users = []
+        async with db.uow(org_id) as session:
+            for i in range(250):
+                user = await add_user(
+                    session,
+                    org_id=org_id,
+                    data=UserCreate(
+                        email=f"u{i}@acme.test", name=f"User {i}", role="rep", slack_user_id=f"U{i:05d}"
+                    ),  # type: ignore[arg-type]
+                )
+                users.append(user.id)
+            lead = await create_lead(
+                session,
+                org_id=org_id,
+                actor_id=users[0],
+                data=LeadCreate(email="jo@prospect.test", first_name="Jo"),
+            )
+            lead_id = lead.id
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(Path.home())),
+            "DATABASE_URL": test_database.owner_url,
+            "REDIS_URL": servers.redis_url,
+            "LMA_REDIS_PREFIX": keys.prefix,
+            "SLACK_API_URL": fake.api_url,
+            "SLACK_BOT_TOKEN": "xoxb-procs",
+            "LOG_LEVEL": "WARNING",
+        }
+        yield World(db, owner_engine, client, keys, fake, env, org_id, users, lead_id)
+
+
+async def test_three_scheduler_processes_send_1000_due_reminders_exactly_once(world: World) -> None:
+    await world.remind(1000)
+    with world.schedulers(3) as procs:
+        await world.wait_sent(1000)
+        assert all(p.poll() is None for p in procs)  # nobody crashed
+    keys = world.delivered()
+    assert len(keys) == 1000
+    assert len(set(keys)) == 1000
+    assert await world.statuses() == {"sent": 1000}
+
+
+async def test_two_scheduler_processes_share_the_work(world: World) -> None:
+    await world.remind(300)
+    with world.schedulers(2):
+        await world.wait_sent(300)
+    assert len(set(world.delivered())) == len(world.delivered()) == 300
+
+
+async def test_sigkill_after_the_intent_is_sent_once_by_the_next_process(world: World) -> None:
+    [member] = await world.remind(1)
+    with world.schedulers(1, failpoint="reminder.after_intent") as [dead]:
+        assert await asyncio.to_thread(dead.wait, 30) == -signal.SIGKILL
+    assert await world.statuses() == {"sending": 1}
+    assert world.delivered() == []
+    await world.fast_forward(member)
+    with world.schedulers(1):
+        await world.wait_sent(1)
+    assert len(world.delivered()) == 1
+
+
+async def test_sigkill_after_the_post_is_not_sent_again(world: World) -> None:
+    [member] = await world.remind(1)
+    with world.schedulers(1, failpoint="reminder.after_post") as [dead]:
+        assert await asyncio.to_thread(dead.wait, 30) == -signal.SIGKILL
+    assert await world.statuses() == {"sending": 1}
+    assert len(world.delivered()) == 1  # Slack has it; PostgreSQL does not know
+    await world.fast_forward(member)
+    with world.schedulers(1):
+        await world.wait_sent(1)
+    assert len(world.delivered()) == 1  # found by its send key, not posted again
+    assert world.fake.calls_to("conversations.history") != []
