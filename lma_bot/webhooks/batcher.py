@@ -33,6 +33,7 @@ inline, as a batch already: group commit would only make the others wait for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -54,7 +55,7 @@ from lma_bot.webhooks.service import (
     claim_received,
     ingest,
     load_events,
-    run_event,
+    process_many,
     store_many,
 )
 
@@ -112,7 +113,13 @@ class BatcherMetrics:
 
 class EventProcessor:
     """Processes stored events left ``received``: those the batcher hands over, and (the sweeper) any older
-    than ``stale_after`` in any organization, e.g. after a crash between a commit and its processing."""
+    than ``stale_after`` in any organization, e.g. after a crash between a commit and its processing.
+
+    Ingest comes first: while the batcher is busy (deliveries pending or a flush running) the worker waits, so
+    senders are answered at the rate the store path allows, and processes in the gaps; but never holds back
+    longer than ``max_delay`` after the oldest waiting event arrived (then it takes its share until drained),
+    so a sustained overload cannot starve processing.
+    """
 
     def __init__(
         self,
@@ -120,11 +127,16 @@ class EventProcessor:
         *,
         on_processed: OnProcessed | None = None,
         metrics: BatcherMetrics | None = None,
-        chunk: int = 200,
+        chunk: int = 100,
         sweep_interval: float = 30.0,
         stale_after: dt.timedelta = dt.timedelta(seconds=60),
+        max_delay: float = 2.0,
     ) -> None:
         self.database = database
+        self.quiet = asyncio.Event()  # the batcher clears it while it has work, sets it when it has none
+        self.quiet.set()
+        self.max_delay = max_delay
+        self._since: float | None = None  # when the oldest event now waiting was handed over
         self.on_processed = on_processed
         self.metrics = metrics
         self.chunk = chunk
@@ -138,6 +150,8 @@ class EventProcessor:
 
     def submit(self, org_id: int, event_ids: list[int]) -> None:
         if event_ids:
+            if self._since is None:
+                self._since = time.monotonic()
             self._queue.setdefault(org_id, []).extend(event_ids)
             self._idle.clear()
             self._wake.set()
@@ -162,6 +176,7 @@ class EventProcessor:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
+                await self._yield_to_ingest()
                 org_id = next(iter(self._queue))
                 ids = self._queue[org_id]
                 take, rest = ids[: self.chunk], ids[self.chunk :]
@@ -174,26 +189,33 @@ class EventProcessor:
                     await self.process(org_id, event_ids=take)
                 except Exception:  # rows stay ``received``; the sweeper retries them
                     log.exception("webhook.processing_failed org=%s events=%s", org_id, len(take))
+            self._since = None
             self._idle.set()
+
+    async def _yield_to_ingest(self) -> None:
+        since = self._since if self._since is not None else time.monotonic()
+        left = self.max_delay - (time.monotonic() - since)
+        if left > 0 and not self.quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.quiet.wait(), left)
 
     async def process(
         self, org_id: int, *, event_ids: list[int] | None = None, older_than: dt.timedelta | None = None
     ) -> IngestResult:
-        """Claim and process ``received`` events of one organization in one transaction (per-event savepoints)."""
+        """Claim and process ``received`` events of one organization in one transaction (``process_many``)."""
         result = IngestResult()
         async with self.database.uow(org_id) as session:
             events = await claim_received(
                 session, org_id=org_id, event_ids=event_ids, older_than=older_than, limit=self.chunk
             )
-            for event in events:
-                result.event_ids.append(event.id)
-                await run_event(
-                    session,
-                    org_id=org_id,
-                    event=event,
-                    processor=processor_for(event.provider),
-                    result=result,
-                )
+            result.event_ids.extend(event.id for event in events)
+            await process_many(
+                session,
+                org_id=org_id,
+                events=events,
+                processor_of=lambda event: processor_for(event.provider),
+                result=result,
+            )
         if self.metrics is not None:
             for status, count in (
                 ("processed", result.processed),
@@ -318,14 +340,14 @@ class IngestBatcher:
                 if self._stopping:
                     return
                 self._wake.clear()
+                self.processor.quiet.set()
                 await self._wake.wait()
                 idle = True
                 if not self._pending:
                     continue
             if idle and self.max_wait > 0 and len(self._pending) < self.max_deliveries:
                 await asyncio.sleep(self.max_wait)  # the window: let concurrent requests join
-            batch = self._take()
-            await self._flush(batch)
+            await self._flush(self._take())
             idle = False  # what arrived during this flush goes at once
 
     async def _flush(self, batch: list[_Waiter]) -> None:
@@ -391,5 +413,10 @@ class IngestBatcher:
     async def _process_inline(
         session: AsyncSession, org_id: int, waiter: _Waiter, new_ids: list[int], result: IngestResult
     ) -> None:
-        for event in await load_events(session, org_id=org_id, event_ids=new_ids):
-            await run_event(session, org_id=org_id, event=event, processor=waiter.processor, result=result)
+        await process_many(
+            session,
+            org_id=org_id,
+            events=await load_events(session, org_id=org_id, event_ids=new_ids),
+            processor_of=lambda _: waiter.processor,
+            result=result,
+        )

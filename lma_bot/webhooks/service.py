@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,9 +120,8 @@ async def ingest(
         await _check_nonces(session, org_id, integration_id, unique)
     result.duplicates += len(unique) - len(stored)
     result.accepted = len(stored)
-    for event in stored:
-        result.event_ids.append(event.id)
-        await run_event(session, org_id=org_id, event=event, processor=processor, result=result)
+    result.event_ids.extend(event.id for event in stored)
+    await process_many(session, org_id=org_id, events=stored, processor_of=lambda _: processor, result=result)
     return result
 
 
@@ -286,40 +285,119 @@ async def _check_nonces(
             raise NonceReused("signature token already used for another event")
 
 
+#: ``(event id, status, error)`` of processed events, written by :func:`record_outcomes`.
+Outcomes = list[tuple[int, str, str | None]]
+
+_RECORD_OUTCOMES = text(
+    "UPDATE webhook_events AS w SET status = u.status, error = u.error, attempts = w.attempts + 1, "
+    "processed_at = now() "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:errors AS text[])) "
+    "AS u(id, status, error) "
+    "WHERE w.organization_id = :org AND w.id = u.id"
+)
+
+
 async def run_event(
-    session: AsyncSession, *, org_id: int, event: WebhookEvent, processor: Processor, result: IngestResult
+    session: AsyncSession,
+    *,
+    org_id: int,
+    event: WebhookEvent,
+    processor: Processor,
+    result: IngestResult,
+    outcomes: Outcomes | None = None,
 ) -> None:
-    """Process one stored event in a savepoint and record its outcome on the row."""
-    values: dict[str, Any] = {"attempts": WebhookEvent.attempts + 1, "processed_at": dt.datetime.now(dt.UTC)}
+    """Process one stored event in a savepoint and record its outcome on the row (or in ``outcomes``, for the
+    caller to write with one :func:`record_outcomes` for the whole batch)."""
+    status: str
+    error: str | None
     try:
         async with session.begin_nested():
             outcome = await processor(session, org_id, event)
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # the database went away: nothing is stored, the sender retries (503)
-        values |= {"status": "failed", "error": _error_text(exc)}
-        log.warning("webhook.failed event=%s provider=%s error=%s", event.id, event.provider, values["error"])
+        status, error = "failed", _error_text(exc)
+        log.warning("webhook.failed event=%s provider=%s error=%s", event.id, event.provider, error)
     except DomainError as exc:
-        values |= {"status": "failed", "error": str(exc)[:MAX_ERROR]}
+        status, error = "failed", str(exc)[:MAX_ERROR]
         log.info("webhook.rejected event=%s provider=%s error=%s", event.id, event.provider, exc)
     except Exception as exc:  # a bug in processing must not lose the delivery
         log.exception("webhook.crashed event=%s provider=%s", event.id, event.provider)
-        values |= {"status": "failed", "error": f"internal error ({type(exc).__name__})"}
+        status, error = "failed", f"internal error ({type(exc).__name__})"
     else:
-        values |= {"status": outcome.status, "error": outcome.note}
+        status, error = outcome.status, outcome.note
         result.lead_ids |= outcome.lead_ids
-    if values["status"] == "failed":
+    if status == "failed":
         result.failed += 1
-        result.errors.append({"event_id": event.id, "error": values["error"]})
-    elif values["status"] == "ignored":
+        result.errors.append({"event_id": event.id, "error": error})
+    elif status == "ignored":
         result.ignored += 1
     else:
         result.processed += 1
-    await session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.organization_id == org_id, WebhookEvent.id == event.id)
-        .values(**values)
-    )
+    if outcomes is not None:
+        outcomes.append((event.id, status, error))
+    else:
+        await record_outcomes(session, org_id=org_id, outcomes=[(event.id, status, error)])
+
+
+async def process_many(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    events: list[WebhookEvent],
+    processor_of: Callable[[WebhookEvent], Processor],
+    result: IngestResult,
+) -> None:
+    """Process stored events and record their outcomes; a failing event fails no other.
+
+    Optimistic: all events in one savepoint (2 statements for the batch instead of 2 per event). If any of them
+    raises, that savepoint is rolled back, undoing the whole batch's effects, and every event is run again in
+    its own savepoint (:func:`run_event`), which is where failures are recorded and logged.
+    """
+    outcomes: Outcomes = []
+    if len(events) > 1:
+        trial = IngestResult()
+        try:
+            async with session.begin_nested():
+                for event in events:
+                    outcome = await processor_of(event)(session, org_id, event)
+                    outcomes.append((event.id, outcome.status, outcome.note))
+                    trial.lead_ids |= outcome.lead_ids
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            outcomes.clear()
+        except Exception:
+            outcomes.clear()
+        else:
+            result.lead_ids |= trial.lead_ids
+            result.processed += sum(1 for _, status, _ in outcomes if status == "processed")
+            result.ignored += sum(1 for _, status, _ in outcomes if status == "ignored")
+    if not outcomes:
+        for event in events:
+            await run_event(
+                session,
+                org_id=org_id,
+                event=event,
+                processor=processor_of(event),
+                result=result,
+                outcomes=outcomes,
+            )
+    await record_outcomes(session, org_id=org_id, outcomes=outcomes)
+
+
+async def record_outcomes(session: AsyncSession, *, org_id: int, outcomes: Outcomes) -> None:
+    """Write processed events' status and error, count the attempt (one statement for the batch)."""
+    if outcomes:
+        await session.execute(
+            _RECORD_OUTCOMES,
+            {
+                "org": org_id,
+                "ids": [i for i, _, _ in outcomes],
+                "statuses": [s for _, s, _ in outcomes],
+                "errors": [e for _, _, e in outcomes],
+            },
+        )
 
 
 def _error_text(exc: DBAPIError) -> str:
