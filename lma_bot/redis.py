@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 RedisClient = aioredis.Redis
+#: What the queues accept: a single server, or a Redis Cluster (one queue and its companions share a slot).
+AnyRedis = aioredis.Redis | RedisCluster
 
 
 def create_redis(url: str, **kwargs: Any) -> RedisClient:
@@ -26,6 +29,24 @@ def create_redis(url: str, **kwargs: Any) -> RedisClient:
     options.update(kwargs)
     client: RedisClient = aioredis.Redis.from_url(url, **options)
     return client
+
+
+async def open_redis(url: str, **kwargs: Any) -> AnyRedis:
+    """A client for ``url``; when that server is a Redis Cluster node, a cluster client (it discovers the
+    other nodes and routes each key to its slot)."""
+    client = create_redis(url, **kwargs)
+    try:
+        info = await client.info("cluster")
+    except Exception:
+        return client  # not reachable yet: a plain client reconnects on its own
+    if not info.get("cluster_enabled"):
+        return client
+    await client.aclose()
+    options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 2.0, "socket_timeout": 5.0}
+    options.update(kwargs)
+    cluster: RedisCluster = RedisCluster.from_url(url, **options)
+    await cluster.initialize()
+    return cluster
 
 
 class RedisKeys:

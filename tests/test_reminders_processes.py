@@ -11,24 +11,26 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lma_bot.db import Database
 from lma_bot.leads.schemas import LeadCreate
 from lma_bot.leads.service import create_lead
-from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.redis import AnyRedis, RedisClient, RedisKeys, open_redis
 from lma_bot.reminders import service
 from lma_bot.reminders.queue import DueQueue, Member
 from lma_bot.users.schemas import UserCreate
 from lma_bot.users.service import add_user
 from tests.conftest import ScratchDatabase, Servers
 from tests.fakes.slack_api import FakeSlack
+from tests.redis_cluster import redis_cluster
 from tests.support import new_org
 
 LMA_BOT = str(Path(sys.executable).parent / "lma-bot")
@@ -38,7 +40,7 @@ LMA_BOT = str(Path(sys.executable).parent / "lma-bot")
 class World:
     db: Database
     owner: AsyncEngine
-    redis: RedisClient
+    redis: AnyRedis
     keys: RedisKeys
     fake: FakeSlack
     env: dict[str, str]
@@ -129,15 +131,10 @@ class World:
             )
 
 
-@pytest.fixture
-async def world(
-    db: Database,
-    owner_engine: AsyncEngine,
-    redis: tuple[RedisClient, RedisKeys],
-    test_database: ScratchDatabase,
-    servers: Servers,
+@asynccontextmanager
+async def _world(
+    db: Database, owner: AsyncEngine, client: AnyRedis, keys: RedisKeys, redis_url: str, database_url: str
 ) -> AsyncIterator[World]:
-    client, keys = redis
     async with FakeSlack() as fake:
         org_id = await new_org(db, name="Acme", slack_team_id=f"T{uuid.uuid4().hex[:8].upper()}")
         users = []
@@ -161,14 +158,43 @@ async def world(
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", str(Path.home())),
-            "DATABASE_URL": test_database.owner_url,
-            "REDIS_URL": servers.redis_url,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
             "LMA_REDIS_PREFIX": keys.prefix,
             "SLACK_API_URL": fake.api_url,
             "SLACK_BOT_TOKEN": "xoxb-procs",
             "LOG_LEVEL": "WARNING",
         }
-        yield World(db, owner_engine, client, keys, fake, env, org_id, users, lead_id)
+        yield World(db, owner, client, keys, fake, env, org_id, users, lead_id)
+
+
+@pytest.fixture
+async def world(
+    db: Database,
+    owner_engine: AsyncEngine,
+    redis: tuple[RedisClient, RedisKeys],
+    test_database: ScratchDatabase,
+    servers: Servers,
+) -> AsyncIterator[World]:
+    client, keys = redis
+    async with _world(db, owner_engine, client, keys, servers.redis_url, test_database.owner_url) as w:
+        yield w
+
+
+@pytest.fixture
+async def cluster_world(
+    db: Database, owner_engine: AsyncEngine, test_database: ScratchDatabase
+) -> AsyncIterator[World]:
+    with redis_cluster() as url:
+        client = await open_redis(url)
+        assert isinstance(client, RedisCluster)
+        try:
+            async with _world(
+                db, owner_engine, client, RedisKeys("lma-test:"), url, test_database.owner_url
+            ) as w:
+                yield w
+        finally:
+            await client.aclose()
 
 
 async def test_three_scheduler_processes_send_1000_due_reminders_exactly_once(world: World) -> None:
@@ -180,6 +206,20 @@ async def test_three_scheduler_processes_send_1000_due_reminders_exactly_once(wo
     assert len(keys) == 1000
     assert len(set(keys)) == 1000
     assert await world.statuses() == {"sent": 1000}
+
+
+async def test_on_a_redis_cluster_three_processes_send_each_reminder_exactly_once(
+    cluster_world: World,
+) -> None:
+    world = cluster_world
+    await world.remind(500)
+    queue = DueQueue(world.redis, world.keys)
+    assert await queue.sizes() == (500, 0)
+    with world.schedulers(3) as procs:
+        await world.wait_sent(500)
+        assert all(p.poll() is None for p in procs)
+    assert len(set(world.delivered())) == len(world.delivered()) == 500
+    assert await queue.sizes() == (0, 0)
 
 
 async def test_two_scheduler_processes_share_the_work(world: World) -> None:

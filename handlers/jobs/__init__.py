@@ -9,14 +9,14 @@ from typing import Any
 
 from lma_bot.config import Settings
 from lma_bot.db import Database
-from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.redis import AnyRedis, RedisKeys
 
 
 @dataclass(frozen=True)
 class JobContext:
     settings: Settings
     database: Database
-    redis: RedisClient
+    redis: AnyRedis
     keys: RedisKeys
     state: dict[str, Any] = field(default_factory=dict)  # a job's long-lived helpers (clients, caches)
 

@@ -34,7 +34,7 @@ from lma_bot.crypto import SecretBox
 from lma_bot.db import Database
 from lma_bot.failpoints import failpoint
 from lma_bot.models import Lead, Organization, User
-from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
 from lma_bot.reminders.queue import DueQueue, Member
 from lma_bot.workspaces.service import find_installation
@@ -87,7 +87,7 @@ class _Delivery:
 class ReminderDispatcher:
     settings: Settings
     database: Database
-    redis: RedisClient
+    redis: AnyRedis
     keys: RedisKeys
     concurrency: int = 16
     claim_limit: int = 200

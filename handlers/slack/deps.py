@@ -9,7 +9,7 @@ from handlers.slack.lazy import AckGate
 from lma_bot.config import Settings
 from lma_bot.db import Database
 from lma_bot.leads.cache import LeadCardCache
-from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.redis import AnyRedis, RedisKeys
 
 #: How long a Slack team's organization id is remembered (only found ones: a new workspace works at once).
 TEAM_CACHE_SECONDS = 30.0
@@ -69,7 +69,7 @@ class SlackDeps:
 
     settings: Settings
     database: Database
-    redis: RedisClient
+    redis: AnyRedis
     keys: RedisKeys
     cards: LeadCardCache
     #: Slack requests being answered; lazy listeners give way to them (``handlers.slack.lazy``).

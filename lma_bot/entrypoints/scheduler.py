@@ -15,7 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from handlers.jobs import JOBS, Job, JobContext
 from lma_bot.config import Settings
 from lma_bot.db import Database, runtime_database_url
-from lma_bot.redis import RedisKeys, create_redis
+from lma_bot.redis import RedisKeys, open_redis
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
     database = Database.from_url(
         runtime_database_url(settings, settings.database_url), application_name="lma-bot scheduler"
     )
-    redis = create_redis(settings.redis_url)
+    redis = await open_redis(settings.redis_url)
     ctx = JobContext(settings=settings, database=database, redis=redis, keys=RedisKeys(settings.redis_prefix))
     scheduler = AsyncIOScheduler(timezone="UTC")
     for job in JOBS:

@@ -16,7 +16,7 @@ import handlers.webhooks
 from handlers import context
 from lma_bot.config import Settings
 from lma_bot.db import Database, runtime_database_url
-from lma_bot.redis import RedisKeys, create_redis
+from lma_bot.redis import RedisKeys, open_redis
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[context.SETTINGS]
     assert settings.redis_url is not None
-    client = create_redis(settings.redis_url)
+    client = await open_redis(settings.redis_url)
     app[context.REDIS] = client
     yield
     await client.aclose()

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from lma_bot.db import Database
 from lma_bot.leads.schemas import LeadCard
 from lma_bot.leads.service import build_card
-from lma_bot.redis import RedisClient, RedisKeys
+from lma_bot.redis import AnyRedis, RedisKeys
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ CARD_TTL_SECONDS = 600
 
 
 class LeadCardCache:
-    def __init__(self, redis: RedisClient, keys: RedisKeys) -> None:
+    def __init__(self, redis: AnyRedis, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
 

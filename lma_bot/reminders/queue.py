@@ -18,12 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-
-from lma_bot.redis import RedisKeys
-
-AnyRedis = Redis | RedisCluster
+from lma_bot.redis import AnyRedis, RedisKeys
 
 # KEYS[1] queue, KEYS[2] processing; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] max members
 _CLAIM = """
