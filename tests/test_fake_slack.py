@@ -305,14 +305,14 @@ async def test_rate_limit_retry_handler_honours_retry_after(slack: FakeSlack) ->
 
 
 async def test_stub_and_reset(slack: FakeSlack, client: AsyncWebClient) -> None:
-    slack.stub("conversations.history", {"ok": True, "messages": [{"type": "message", "text": "hello"}]})
+    slack.stub("conversations.replies", {"ok": True, "messages": [{"type": "message", "text": "hello"}]})
     slack.stub("bots.info", lambda call: {"ok": True, "bot": {"id": call.params["bot"]}})
-    assert (await client.conversations_history(channel="C1"))["messages"][0]["text"] == "hello"
+    assert (await client.conversations_replies(channel="C1", ts="1.0"))["messages"][0]["text"] == "hello"
     assert (await client.bots_info(bot="B9"))["bot"] == {"id": "B9"}
     slack.fail("*", "fatal_error")
     slack.reset()
     assert slack.calls == []
-    assert (await client.conversations_history(channel="C1")).data == {"ok": True}
+    assert (await client.conversations_replies(channel="C1", ts="1.0")).data == {"ok": True}
     assert sr.BOT_USER_ID in slack.users  # directory data survives reset()
 
 
@@ -433,3 +433,20 @@ async def test_slack_client_drives_a_bolt_app(slack: FakeSlack) -> None:
                 await sr.SlackClient(session, bot.url, SECRET).command("no response_url")
     finally:
         await server.close()
+
+
+async def test_conversations_history_lists_a_dm_newest_first_with_metadata_on_request(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    meta = {"event_type": "lma_reminder", "event_payload": {"send_key": "k1"}}
+    first = await client.chat_postMessage(channel="U0REP", text="one", metadata=meta)
+    await client.chat_postMessage(channel="U0REP", text="two")
+    await client.chat_postMessage(channel="C1", text="elsewhere")
+    plain = await client.conversations_history(channel=first["channel"])
+    assert [m["text"] for m in plain["messages"]] == ["two", "one"]
+    assert all("metadata" not in m for m in plain["messages"])
+    full = await client.conversations_history(channel=first["channel"], include_all_metadata=True, limit=1)
+    assert [m["text"] for m in full["messages"]] == ["two"]
+    assert full["has_more"] is True
+    older = await client.conversations_history(channel=first["channel"], include_all_metadata=True)
+    assert older["messages"][1]["metadata"] == meta

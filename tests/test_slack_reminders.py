@@ -230,3 +230,81 @@ async def test_someone_else_cannot_cancel_my_reminder_but_a_manager_can(env: Sla
     done = await _click(env, "reminder-cancel", rid, user="U0MGR")
     assert f"Cancelled reminder {rid}" in str(done["text"])
     assert (await _reminders(db, env.org_id))[0].status == "cancelled"
+
+
+async def _user_tz(db: Database, org: int, user_id: int) -> str:
+    async with db.uow(org) as session:
+        user = await session.get(User, (org, user_id))
+        assert user is not None
+        return user.timezone
+
+
+async def test_remind_command_sets_a_reminder_in_my_timezone_and_lists_and_cancels_it(
+    env: SlackEnv, db: Database
+) -> None:
+    lead_id = await _lead(env, db)
+    status, body = await env.command(f"remind {lead_id} tomorrow 9am call back about pricing")
+    assert (status, body) == (200, "")
+    reply = await env.reply()
+    assert reply["response_type"] == "ephemeral"
+    assert "I'll remind you about" in str(reply["text"])
+    [r] = await _reminders(db, env.org_id)
+    tz = ZoneInfo(await _user_tz(db, env.org_id, env.users["U0REP"]))
+    local = r.due_at.astimezone(tz)
+    assert (local.hour, local.minute) == (9, 0)
+    assert local.date() == dt.datetime.now(tz).date() + dt.timedelta(days=1)
+    assert r.message == "call back about pricing"
+    assert r.explicit_time is True
+
+    await env.command("remind list")
+    listed = await env.reply(2)
+    assert "call back about pricing" in json.dumps(listed)
+    cancel = [
+        b["accessory"]
+        for b in listed["blocks"]
+        if (b.get("accessory") or {}).get("action_id") == "reminder-cancel"
+    ]  # type: ignore[union-attr]
+    assert [ReminderRef.model_validate_json(c["value"]).reminder_id for c in cancel] == [r.id]
+
+    await env.command(f"remind cancel {r.id}")
+    assert f"Cancelled reminder {r.id}" in str((await env.reply(3))["text"])
+    assert (await _reminders(db, env.org_id))[0].status == "cancelled"
+    await env.command("remind list")
+    assert "You have no pending reminders" in json.dumps(await env.reply(4))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("remind {lead} whenever", "I can't read `whenever` as a time"),
+        ("remind {lead} 2020-01-01 09:00 too late", "has already passed"),
+        ("remind 999999 in 2h", "not found"),
+    ],
+)
+async def test_remind_command_bad_times_answer_with_examples_and_write_nothing(
+    env: SlackEnv, db: Database, text: str, expected: str
+) -> None:
+    lead_id = await _lead(env, db)
+    await env.command(text.format(lead=lead_id))
+    reply = await env.reply()
+    assert reply["response_type"] == "ephemeral"
+    assert expected in str(reply["text"])
+    if "999999" not in text:
+        assert "`tomorrow 9am`" in str(reply["text"])
+    assert await _reminders(db, env.org_id) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("remind", "give the lead and when"),
+        ("remind 42", "say when"),
+        ("remind cancel x", "give the number of the reminder to cancel"),
+    ],
+)
+async def test_remind_usage_mistakes_are_answered_in_the_ack(env: SlackEnv, text: str, problem: str) -> None:
+    status, body = await env.command(text)
+    assert status == 200
+    answer = json.loads(body)
+    assert problem in answer["text"]
+    assert "/lead remind <id|email> <when> [message]" in answer["text"]

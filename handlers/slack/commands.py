@@ -3,6 +3,7 @@ call, so it is always within the 3 s); the lazy listener does the work and answe
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import flows
+from handlers.slack import reminders as reminder_flows
 from handlers.slack import workflows as workflow_flows
 from handlers.slack.actor import Actor, resolve_actor
 from handlers.slack.blocks.card import lead_card
@@ -28,6 +30,9 @@ from handlers.slack.grammar import (
     Later,
     ListLeads,
     Note,
+    Remind,
+    RemindCancel,
+    RemindList,
     RunWorkflow,
     Show,
     Status,
@@ -36,6 +41,7 @@ from handlers.slack.grammar import (
     parse,
 )
 from handlers.slack.ids import ModalContext
+from handlers.slack.reminders import split_when
 from lma_bot.errors import parse_model
 from lma_bot.leads.schemas import LeadCreate
 from lma_bot.leads.service import DuplicateLead
@@ -108,6 +114,15 @@ async def _dispatch(
         await respond(text=note_confirmation(outcome, private=parsed.private), **EPHEMERAL)
         if outcome.unknown:
             await respond(text="Add them as users?", blocks=add_mentioned_offer(outcome.unknown), **EPHEMERAL)
+    elif isinstance(parsed, Remind):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        due, message = split_when(parsed.words, now=dt.datetime.now(dt.UTC), tz=actor.timezone)
+        done = await reminder_flows.set_reminder(deps, actor, lead_id, due, message)
+        await respond(text=reminder_flows.confirmation(done), **EPHEMERAL)
+    elif isinstance(parsed, RemindList):
+        await respond(text="Your reminders", blocks=await reminder_flows.list_text(deps, actor), **EPHEMERAL)
+    elif isinstance(parsed, RemindCancel):
+        await respond(text=await reminder_flows.cancel(deps, actor, parsed.reminder_id), **EPHEMERAL)
     elif isinstance(parsed, Workflows):
         items = await workflow_flows.list_workflows(deps, actor)
         await respond(text="Workflows", blocks=workflows_list(items, can_run=actor.is_manager), **EPHEMERAL)

@@ -16,6 +16,7 @@ USAGE: dict[str, str] = {
     "find": "/lead find <text>",
     "status": "/lead status <id|email> <status> [reason...]",
     "note": "/lead note <id|email> [--private] <text, @mention teammates>",
+    "remind": "/lead remind <id|email> <when> [message]  |  /lead remind list  |  /lead remind cancel <number>",
     "workflows": "/lead workflows [run <workflow id> <id|email>]",
     "admin": "/lead admin integrations",
 }
@@ -26,7 +27,7 @@ ROLE_USAGE: dict[str, dict[str, str]] = {
 }
 ADMIN_ONLY = ("admin",)
 #: Subcommands of the contract that later slices provide; answered honestly until they exist.
-LATER = ("assign", "score", "remind", "rules")
+LATER = ("assign", "score", "rules")
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
@@ -102,12 +103,40 @@ class AdminIntegrations:
 
 
 @dataclass(frozen=True)
+class Remind:
+    ref: str
+    words: list[str]  # `<when> [message]`, read in the user's timezone by the listener
+
+
+@dataclass(frozen=True)
+class RemindList:
+    pass
+
+
+@dataclass(frozen=True)
+class RemindCancel:
+    reminder_id: int
+
+
+@dataclass(frozen=True)
 class Later:
     subcommand: str
 
 
 Command = (
-    Help | Create | Show | ListLeads | Status | Note | Workflows | RunWorkflow | AdminIntegrations | Later
+    Help
+    | Create
+    | Show
+    | ListLeads
+    | Status
+    | Note
+    | Remind
+    | RemindList
+    | RemindCancel
+    | Workflows
+    | RunWorkflow
+    | AdminIntegrations
+    | Later
 )
 
 
@@ -146,6 +175,8 @@ def parse(text: str) -> Command:
         return _status(rest)
     if sub == "note":
         return _note(rest)
+    if sub == "remind":
+        return _remind(rest)
     if sub == "workflows":
         return _workflows(rest)
     if sub == "admin":
@@ -231,6 +262,22 @@ def _note(rest: str) -> Note:
     if not ref or not text:
         raise UsageError("give the lead and the note text", "note")
     return Note(ref=ref, text=text, private=private, mentions=MENTION.findall(text))
+
+
+def _remind(rest: str) -> Remind | RemindList | RemindCancel:
+    words = rest.split()
+    if not words:
+        raise UsageError("give the lead and when, e.g. `/lead remind 42 tomorrow 9am call back`", "remind")
+    if words[0].lower() == "list" and len(words) == 1:
+        return RemindList()
+    if words[0].lower() == "cancel":
+        number = words[1].removeprefix("#") if len(words) == 2 else ""
+        if not number.isdigit() or int(number) <= 0 or len(number) > 18:
+            raise UsageError("give the number of the reminder to cancel (see `/lead remind list`)", "remind")
+        return RemindCancel(int(number))
+    if len(words) == 1:
+        raise UsageError("say when, e.g. `in 2h`, `tomorrow 9am`, `fri 14:00`", "remind")
+    return Remind(ref=words[0], words=words[1:])
 
 
 def _workflows(rest: str) -> Workflows | RunWorkflow:
