@@ -265,6 +265,20 @@ async def drive(port: int, requests: list[bytes], concurrency: int) -> Drive:
     return Drive(time.perf_counter() - started, latencies, statuses, answers)
 
 
+async def flush_stats(port: int) -> tuple[float, float]:
+    """``(flushes, deliveries)`` so far, from ours' ``/metrics`` (group-commit transactions and their size)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    body = (await reader.read()).decode(errors="replace")
+    writer.close()
+    values = {"lma_webhook_flush_deliveries_count": 0.0, "lma_webhook_flush_deliveries_sum": 0.0}
+    for line in body.splitlines():
+        name, _, value = line.partition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values["lma_webhook_flush_deliveries_count"], values["lma_webhook_flush_deliveries_sum"]
+
+
 # --- one measured run ----------------------------------------------------------------------------------
 
 
@@ -278,11 +292,13 @@ class RunResult:
     p99_ms: float
     max_ms: float
     non_200: int
-    server_cpu_ms: float
+    server_cpu_ms: float  # until every event was processed (ours: including the drain)
+    run_cpu_ms: float  # until the last answer
     pg_cpu_ms: float | None
     checks: list[str] = field(default_factory=list)
     ok: bool = True
     drain_s: float | None = None  # ours: time after the last answer until every event was processed
+    flushes: int | None = None  # ours: group-commit transactions during the run
 
     @property
     def rate(self) -> float:
@@ -357,7 +373,9 @@ async def check(env: Env, variant: str, tag: str, n: int, d: Drive) -> tuple[lis
         for answer in d.answers:
             with contextlib.suppress(ValueError):
                 accepted += int(json.loads(answer).get("accepted", 0))
-        checks.append(f"{processed} processed, {activity} event.{tag} activity rows, {accepted} accepted in answers")
+        checks.append(
+            f"{processed} processed, {activity} event.{tag} activity rows, {accepted} accepted in answers"
+        )
         ok = ok and processed == n and activity == n and accepted == n
     return checks, ok
 
@@ -376,7 +394,10 @@ async def measure(env: Env, variant: str, round_no: int, n: int, warmup: int) ->
         await conn.execute(text("CHECKPOINT"))
     pg_before = await backend_cpu(env.owner) if env.local else {}
     cpu_before = child.cpu()
+    flushes_before = await flush_stats(child.port) if variant == OURS else (0.0, 0.0)
     d = await drive(child.port, requests, env.concurrency)
+    run_cpu = child.cpu() - cpu_before
+    flushes_after = await flush_stats(child.port) if variant == OURS else (0.0, 0.0)
     drain = await wait_processed(env, tag) if variant == OURS else None
     server_cpu = child.cpu() - cpu_before
     pg_cpu = cpu_delta(pg_before, await backend_cpu(env.owner)) if env.local else None
@@ -391,10 +412,12 @@ async def measure(env: Env, variant: str, round_no: int, n: int, warmup: int) ->
         max_ms=max(d.latencies) * 1000,
         non_200=sum(s != 200 for s in d.statuses),
         server_cpu_ms=server_cpu * 1000 / n,
+        run_cpu_ms=run_cpu * 1000 / n,
         pg_cpu_ms=pg_cpu * 1000 / n if pg_cpu is not None else None,
         checks=checks,
         ok=ok,
         drain_s=drain,
+        flushes=int(flushes_after[0] - flushes_before[0]) if variant == OURS else None,
     )
 
 
@@ -411,9 +434,12 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 def run_line(r: RunResult) -> str:
     drain = f", processing drained {r.drain_s:.2f} s after the last answer" if r.drain_s is not None else ""
+    if r.flushes:
+        drain += f", {r.flushes} commits ({r.n / r.flushes:.1f} requests each)"
     return (
         f"round {r.round} {r.variant:<4}: {r.n} in {r.seconds:6.2f} s = {r.rate:7.0f}/s, p50 {r.p50_ms:6.2f} ms, "
-        f"p99 {r.p99_ms:6.2f} ms, max {r.max_ms:6.1f} ms; CPU/request server {r.server_cpu_ms:.2f} ms, "
+        f"p99 {r.p99_ms:6.2f} ms, max {r.max_ms:6.1f} ms; CPU/request server {r.run_cpu_ms:.2f} ms until the "
+        f"last answer, {r.server_cpu_ms:.2f} ms in all, "
         f"PostgreSQL {_f(r.pg_cpu_ms)} ms{drain}; {'; '.join(r.checks)} -> {'ok' if r.ok else 'FAIL'}"
     )
 
@@ -472,7 +498,9 @@ def render_section(
         "|---|---:|---:|---:|---:|",
     ]
     for r in (bare, raw, ours):
-        lines.append(f"| {LABELS[r.variant]} | {r.rate:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} |")
+        lines.append(
+            f"| {LABELS[r.variant]} | {r.rate:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} |"
+        )
     lines += [
         "",
         f"Ratio ours/raw asyncpg: {ratio:.2f}x throughput (p99 {ours.p99_ms / raw.p99_ms:.2f}x); "
@@ -522,7 +550,9 @@ async def seed_leads(app_url: str, org_id: int, count: int) -> list[int]:
     try:
         async with db.uow(org_id) as session:
             return [
-                (await create_lead(session, org_id=org_id, data=LeadCreate(email=f"lead{i}@bench.example"))).id
+                (
+                    await create_lead(session, org_id=org_id, data=LeadCreate(email=f"lead{i}@bench.example"))
+                ).id
                 for i in range(count)
             ]
     finally:
@@ -531,7 +561,6 @@ async def seed_leads(app_url: str, org_id: int, count: int) -> list[int]:
 
 async def main(args: argparse.Namespace, argv: list[str]) -> int:
     from cryptography.fernet import Fernet
-    from sqlalchemy.engine import make_url
 
     from lma_bot.config import DEFAULT_APP_ROLE
     from lma_bot.dbadmin import migrate
@@ -639,12 +668,16 @@ async def main(args: argparse.Namespace, argv: list[str]) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=None, help="requests per run (default 5000; 1000 with --quick)")
+    parser.add_argument(
+        "--n", type=int, default=None, help="requests per run (default 5000; 1000 with --quick)"
+    )
     parser.add_argument("--concurrency", type=int, default=50, help="connections (default 50)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="N=1000, 1 round")
     parser.add_argument("--no-write", action="store_true", help=f"do not touch {RESULTS.name}")
-    parser.add_argument("--server-url", default=None, help="PostgreSQL server whose user may create databases")
+    parser.add_argument(
+        "--server-url", default=None, help="PostgreSQL server whose user may create databases"
+    )
     parser.add_argument("--redis-url", default=None, help=f"default REDIS_URL, else {DEFAULT_REDIS_URL}")
     parser.add_argument("--profile", default=None, help="cProfile the ours server into this file")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset to run")
