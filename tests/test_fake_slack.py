@@ -293,6 +293,39 @@ async def test_rate_limit_and_http_errors(slack: FakeSlack, client: AsyncWebClie
     assert (await client.users_info(user=sr.BOT_USER_ID))["user"]["is_bot"] is True
 
 
+async def test_pace_channels_answers_429_for_a_second_post_to_a_channel_within_the_interval(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    assert (await client.chat_postMessage(channel="U1", text="a"))["ok"]
+    assert (await client.chat_postMessage(channel="U1", text="b"))["ok"]  # off by default
+    slack.pace_channels(0.5)
+    assert (await client.chat_postMessage(channel="U1", text="c"))["ok"]
+    with pytest.raises(SlackApiError) as limited:
+        await client.chat_postMessage(channel="D1", text="d")  # U1's DM: the same channel
+    assert limited.value.response.status_code == 429
+    assert limited.value.response["error"] == "ratelimited"
+    assert limited.value.response.headers["Retry-After"] == "1"
+    assert (await client.chat_postMessage(channel="U2", text="e"))["ok"]  # other channels are not held up
+    await asyncio.sleep(0.55)
+    assert (await client.chat_postMessage(channel="U1", text="f"))["ok"]
+    assert [m["text"] for (ch, _), m in slack.messages.items() if ch == "D1"] == ["a", "b", "c", "f"]
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200, 200, 200, 429, 200, 200]
+
+    slack.pace_channels(5.0, retry_after=3)  # starts afresh: no channel has a last post
+    assert (await client.chat_postMessage(channel="U1", text="g"))["ok"]
+    with pytest.raises(SlackApiError) as fixed:
+        await client.chat_postMessage(channel="U1", text="h")
+    assert fixed.value.response.headers["Retry-After"] == "3"
+
+
+async def test_pace_channels_is_off_after_reset(slack: FakeSlack, client: AsyncWebClient) -> None:
+    slack.pace_channels(10.0)
+    assert (await client.chat_postMessage(channel="C1", text="a"))["ok"]
+    slack.reset()
+    assert (await client.chat_postMessage(channel="C1", text="b"))["ok"]
+    assert (await client.chat_postMessage(channel="C1", text="c"))["ok"]
+
+
 async def test_rate_limit_retry_handler_honours_retry_after(slack: FakeSlack) -> None:
     client = AsyncWebClient(
         token="xoxb-test",

@@ -17,6 +17,9 @@ Behaviour knobs (``method`` may be ``"*"`` for any Web API method, or ``"respons
 ``response_url()`` URLs): ``delay``, ``fail`` (``ok: false`` with an error), ``rate_limit`` (HTTP 429 +
 ``Retry-After``), ``http_error`` (e.g. 500/503). Knobs set for the method itself come before ``"*"``
 ones; among those, counted knobs are used up in the order they were set.
+``pace_channels`` makes ``chat.postMessage`` enforce Slack's per-channel limit (about one message per second
+per channel): a post to a channel less than ``seconds`` after the last one it accepted there answers 429 +
+``Retry-After``.
 Like Slack, a Web API call without a token answers ``not_authed``; ``reject_token`` makes one token
 answer ``invalid_auth`` (or another error).
 """
@@ -28,6 +31,7 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -207,6 +211,8 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}
         self._rules: list[_Rule] = []
         self._delays: dict[str, float] = {}
+        self._pace: tuple[float, int | None] | None = None  # (seconds, Retry-After) per channel
+        self._last_post: dict[str, float] = {}  # channel -> arrival (monotonic) of the last accepted post
         self._stubs: dict[str, Responder] = {}
         self._rejected: dict[str, str] = {}
         self._open_dms: set[str] = set()
@@ -340,6 +346,8 @@ class FakeSlack:
         self._delays.clear()
         self._stubs.clear()
         self._rejected.clear()
+        self._pace = None
+        self._last_post.clear()
         self._open_dms.clear()
         self._home_views.clear()
         self._pending_files.clear()
@@ -369,6 +377,15 @@ class FakeSlack:
         """Answer HTTP ``status`` (e.g. 500, 503) with an ``ok: false`` JSON body."""
         error = _HTTP_ERRORS.get(status, f"http_{status}")
         self._rules.append(_Rule("http_error", method, times, error=error, status=status))
+
+    def pace_channels(self, seconds: float = 1.0, *, retry_after: int | None = None) -> None:
+        """Per-channel pacing of ``chat.postMessage``, as Slack limits it: a post arriving less than ``seconds``
+        after the last accepted post to the same channel answers HTTP 429 ``ratelimited`` with ``Retry-After:
+        retry_after`` (default: the rest of the interval, rounded up to whole seconds, at least 1). Posts to
+        a user id count for that user's DM. ``seconds <= 0`` turns pacing off. Rejected posts are recorded in
+        ``calls`` (status 429) but not stored as messages."""
+        self._pace = (seconds, retry_after) if seconds > 0 else None
+        self._last_post.clear()
 
     def stub(self, method: str, response: JSONDict | Responder) -> None:
         """Answer ``method`` with ``response`` (a dict, or a function of the ``Call``) until reset."""
@@ -548,8 +565,21 @@ class FakeSlack:
                 return 200, {"ok": False, "error": "not_authed"}, {}
             if token in self._rejected:
                 return 200, {"ok": False, "error": self._rejected[token]}, {}
+        paced_channel = None
+        if self._pace is not None and call.method == "chat.postMessage" and call.params.get("channel"):
+            paced_channel = self._resolve_channel(str(call.params["channel"]))
+            seconds, retry_after = self._pace
+            last = self._last_post.get(paced_channel)
+            if last is not None and call.at - last < seconds:
+                wait = (
+                    retry_after if retry_after is not None else max(1, math.ceil(seconds - (call.at - last)))
+                )
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
         responder = self._stubs.get(call.method) or self._handlers.get(call.method)
-        return 200, (responder(call) if responder else {"ok": True}), {}
+        body = responder(call) if responder else {"ok": True}
+        if paced_channel is not None and body.get("ok"):
+            self._last_post[paced_channel] = call.at
+        return 200, body, {}
 
     async def _handle_hook(self, request: web.Request) -> web.Response:
         body = await _read_params(request)
