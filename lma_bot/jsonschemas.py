@@ -66,6 +66,8 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                 "properties": {"start": _TIME, "end": _TIME},
             },
             "digest": {"type": "boolean"},
+            "digest_time": _TIME,
+            "digest_sent_on": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
             "away": {"type": "boolean"},
             "capacity": {"type": ["integer", "null"], "minimum": 1},
         },

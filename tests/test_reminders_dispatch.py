@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -417,3 +418,70 @@ async def test_reminders_are_invisible_to_another_organization(env: Env, owner_e
         assert await service.pending(session, org_id=other) == []
     async with owner_engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM reminders"))).scalar_one() == 1
+
+
+async def _set_prefs(env: Env, user_id: int, tz: str, prefs: dict[str, object]) -> None:
+    async with env.db.uow(env.org_id) as session:
+        user = await session.get(User, (env.org_id, user_id))
+        assert user is not None
+        user.timezone = tz
+        user.preferences = prefs
+
+
+async def test_a_day_only_reminder_waits_out_quiet_hours_an_explicit_one_does_not(env: Env) -> None:
+    await _set_prefs(env, env.rep, "UTC", {"quiet_hours": {"start": "08:00", "end": "10:00"}})  # T0 is 09:00
+    async with env.db.uow(env.org_id) as session:
+        day_only = await service.create_reminder(
+            session,
+            org_id=env.org_id,
+            lead_id=env.lead_id,
+            user_id=env.rep,
+            created_by=env.rep,
+            due_at=T0,
+            explicit_time=False,
+        )
+        members = [Member(env.org_id, day_only.id)]
+    await env.queue.schedule(members[0], T0)
+    explicit = await env.remind(due=T0)
+    assert await env.dispatcher().tick() == 2
+    assert len(env.delivered()) == 1
+    assert (await env.row(explicit)).status == "sent"
+    assert (await env.row(members[0])).status == "scheduled"
+    [(_, score)] = await env.redis.zrange(env.queue.queue_key, 0, -1, withscores=True)
+    assert score == dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC).timestamp()
+    env.clock.advance(3600)
+    assert await env.dispatcher().tick() == 1
+    assert (await env.row(members[0])).status == "sent"
+
+
+async def test_morning_digest_once_a_day_in_the_users_timezone_after_quiet_hours(
+    env: Env, servers: Servers
+) -> None:
+    await _set_prefs(env, env.rep, "Asia/Tokyo", {})
+    await _set_prefs(env, env.manager, "UTC", {"digest": False})
+    for i in range(12):
+        await env.remind(message=f"follow {i}")
+    await env.remind(user=env.manager)
+    await env.dispatcher().tick()  # all 13 sent
+    env.fake.reset()
+    env.clock.advance(60)
+    # 09:01 UTC is 18:01 in Tokyo: after 08:30 and outside 20-08, so the digest is due
+    others = [
+        Database.from_url(env.db.engine.url.render_as_string(hide_password=False), pool_size=2)
+        for _ in range(2)
+    ]
+    try:
+        counts = await asyncio.gather(*(env.dispatcher(database=d).digests() for d in [env.db, *others]))
+    finally:
+        for d in others:
+            await d.dispose()
+    assert sorted(counts) == [0, 0, 1]  # three processes, one digest
+    [digest] = env.posts_to("U0REP")
+    assert "*12* follow-ups" in json.dumps(digest["blocks"])
+    assert "and 2 more" in json.dumps(digest["blocks"])
+    assert env.posts_to("U0MGR") == []  # turned off
+    assert await env.dispatcher().digests() == 0  # not twice the same day
+    env.clock.advance(3 * 3600)  # 21:00 in Tokyo, same day: quiet hours
+    assert await env.dispatcher().digests() == 0
+    env.clock.advance(12 * 3600)  # 09:00 in Tokyo the next day
+    assert await env.dispatcher().digests() == 1

@@ -40,7 +40,14 @@ async def _reconcile_reminders(ctx: JobContext) -> None:
     await reminders_for(ctx).reconcile()
 
 
+async def _send_digests(ctx: JobContext) -> None:
+    from handlers.jobs.reminders import reminders_for
+
+    await reminders_for(ctx).digests()
+
+
 JOBS: list[Job] = [
     Job("reminders.dispatch", 1.0, _dispatch_reminders),
     Job("reminders.reconcile", 300.0, _reconcile_reminders),
+    Job("reminders.digest", 300.0, _send_digests),
 ]

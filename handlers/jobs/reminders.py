@@ -25,6 +25,7 @@ from sqlalchemy import select
 from handlers.jobs import JobContext
 from handlers.slack.blocks.reminders import (
     METADATA_EVENT,
+    digest_blocks,
     reminder_dm,
     reminder_failed_dm,
     reminder_text,
@@ -36,7 +37,9 @@ from lma_bot.failpoints import failpoint
 from lma_bot.models import Lead, Organization, User
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
+from lma_bot.reminders.digest import claim_digests
 from lma_bot.reminders.queue import DueQueue, Member
+from lma_bot.reminders.quiet import next_allowed
 from lma_bot.workspaces.service import find_installation
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,30 @@ class ReminderDispatcher:
             log.warning("reminder.reconcile.restored count=%d", added)
         return added
 
+    async def digests(self) -> int:
+        """Send the morning digests that are due; returns how many were sent."""
+        sent = 0
+        for org_id in await self.database.organization_ids():
+            async with self.database.uow(org_id) as session:
+                due = await claim_digests(session, org_id=org_id, now=self.clock())
+            if not due:
+                continue
+            client = await self.client_for(org_id)
+            if client is None:
+                continue
+            for digest in due:
+                items = [(i.lead_id, i.lead_name, i.message, i.due_at) for i in digest.items]
+                try:
+                    await client.chat_postMessage(
+                        channel=digest.slack_user_id,
+                        text=f"{digest.total} follow-ups are still open",
+                        blocks=digest_blocks(items, digest.total),
+                    )
+                    sent += 1
+                except SlackApiError as exc:
+                    log.warning("digest.failed user=%s error=%s", digest.user_id, exc.response.get("error"))
+        return sent
+
     # -- one reminder ---------------------------------------------------------------------------------
 
     async def _handle(self, member: Member) -> None:
@@ -180,6 +207,10 @@ class ReminderDispatcher:
                 reason=problem or "",
             )
             return None
+        if not reminder.explicit_time:
+            allowed = next_allowed(self.clock(), recipient.timezone, recipient.preferences)
+            if allowed > self.clock():
+                raise _NotYourTurn((allowed - self.clock()).total_seconds())  # wait out quiet hours
         name = lead.display_name if lead is not None else f"lead {reminder.lead_id}"
         creator_slack = creator.slack_user_id if creator is not None and creator.is_active else None
         return _Delivery(
@@ -215,7 +246,7 @@ class ReminderDispatcher:
 
     async def _deliver(self, d: _Delivery) -> None:
         org_id = d.member.organization_id
-        client = await self._client(org_id)
+        client = await self.client_for(org_id)
         if client is None:
             await self._fail(d, "lma-bot is not installed in this workspace")
             return
@@ -335,7 +366,7 @@ class ReminderDispatcher:
             await self._tell_creator(d, row.failure_reason or reason)
 
     async def _tell_creator(self, d: _Delivery, reason: str) -> None:
-        client = await self._client(d.member.organization_id)
+        client = await self.client_for(d.member.organization_id)
         if client is None or d.creator_slack_id is None:
             return
         try:
@@ -353,7 +384,7 @@ class ReminderDispatcher:
 
     # -- Slack clients ---------------------------------------------------------------------------------
 
-    async def _client(self, org_id: int) -> AsyncWebClient | None:
+    async def client_for(self, org_id: int) -> AsyncWebClient | None:
         token = await self._token(org_id)
         if token is None:
             return None

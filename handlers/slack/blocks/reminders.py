@@ -126,3 +126,30 @@ def reminder_list(rows: Sequence[tuple[int, int, str, str | None, dt.datetime, s
             )
         )
     return dump(blocks)
+
+
+def digest_blocks(
+    items: Sequence[tuple[int, str, str | None, dt.datetime]], total: int
+) -> list[dict[str, Any]]:
+    """The morning digest: (lead id, lead name, message, due) of the oldest overdue follow-ups."""
+    head = f":sunrise: Good morning! *{total}* follow-up{'s' if total != 1 else ''} you were reminded of "
+    head += "are" if total != 1 else "is"
+    head += " still open."
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head)), DividerBlock()]
+    for lead_id, lead_name, message, due_at in items:
+        line = f"{lead_line(lead_id, lead_name)} · due {slack_date(due_at)}"
+        if message:
+            line += f"\n{esc(message)}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=line), accessory=open_button(lead_id)))
+    if total > len(items):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {total - len(items)} more.")]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Mark one Done from its reminder message. Your digest comes after your quiet hours."
+                )
+            ]
+        )
+    )
+    return dump(blocks)
