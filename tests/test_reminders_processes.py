@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -30,6 +31,7 @@ from lma_bot.users.schemas import UserCreate
 from lma_bot.users.service import add_user
 from tests.conftest import ScratchDatabase, Servers
 from tests.fakes.slack_api import FakeSlack
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.redis_cluster import redis_cluster
 from tests.support import new_org
 
@@ -252,3 +254,26 @@ async def test_sigkill_after_the_post_is_not_sent_again(world: World) -> None:
         await world.wait_sent(1)
     assert len(world.delivered()) == 1  # found by its send key, not posted again
     assert world.fake.calls_to("conversations.history") != []
+
+
+async def test_redis_away_for_a_while_the_process_keeps_running_and_sends_late_not_lost(
+    world: World, servers: Servers
+) -> None:
+    target = urlsplit(servers.redis_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    world.env["REDIS_URL"] = f"redis://127.0.0.1:{proxy.port}{target.path or '/0'}"
+    try:
+        with world.schedulers(1) as [proc]:
+            await asyncio.sleep(1.5)  # running, idle
+            await proxy.stop()  # Redis unreachable
+            await world.remind(5)  # due now, queued straight into the real Redis
+            await asyncio.sleep(4)
+            assert proc.poll() is None  # no crash loop
+            assert world.delivered() == []
+            await proxy.start()
+            await world.wait_sent(5, timeout=30)
+            assert proc.poll() is None
+    finally:
+        await proxy.stop()
+    assert len(set(world.delivered())) == len(world.delivered()) == 5
