@@ -1,5 +1,6 @@
 """The scheduler process: an APScheduler AsyncIOScheduler running the periodic jobs in
-``handlers.jobs.JOBS``, each with its own database/Redis access. Several processes may run at once; each
+``handlers.jobs.JOBS`` (reminder delivery, queue reconciliation, digests), each with its own database/Redis
+access, plus the n8n workflow dispatcher and its sweeper. Several processes may run at once; each
 job is responsible for claiming its work atomically (see the scheduler issue)."""
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from handlers.jobs import JOBS, Job, JobContext
 from lma_bot.config import Settings
+from lma_bot.crypto import SecretBox
 from lma_bot.db import Database, runtime_database_url
 from lma_bot.redis import RedisKeys, open_redis
+from lma_bot.workflows.dispatch import running
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,18 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
             coalesce=True,
             next_run_time=dt.datetime.now(dt.UTC),  # once at start: reconcile before the first interval
         )
-    scheduler.start()
-    log.info("scheduler.started jobs=%s", ",".join(j.name for j in JOBS) or "(none)")
+    box = SecretBox(settings.encryption_keys) if settings.encryption_keys else None
     try:
-        await wait()
+        # n8n workflow executions: what this process's jobs trigger goes out after commit, and the sweeper
+        # (safe beside the web processes' own: rows are claimed with a lease) sends what a crash left
+        async with running(database, box):
+            scheduler.start()
+            log.info("scheduler.started jobs=%s", ",".join(j.name for j in JOBS) or "(none)")
+            try:
+                await wait()
+            finally:
+                scheduler.shutdown(wait=False)
     finally:
-        scheduler.shutdown(wait=False)
         await redis.aclose()
         await database.dispose()
         log.info("scheduler.stopped")
