@@ -46,8 +46,22 @@ async def _send_digests(ctx: JobContext) -> None:
     await reminders_for(ctx).digests()
 
 
+async def _send_emails(ctx: JobContext) -> None:
+    from handlers.jobs.email import email_for
+
+    await email_for(ctx).tick()
+
+
+async def _reconcile_emails(ctx: JobContext) -> None:
+    from handlers.jobs.email import email_for
+
+    await email_for(ctx).reconcile()
+
+
 JOBS: list[Job] = [
     Job("reminders.dispatch", 1.0, _dispatch_reminders),
     Job("reminders.reconcile", 300.0, _reconcile_reminders),
+    Job("email.send", 1.0, _send_emails),
+    Job("email.reconcile", 300.0, _reconcile_emails),
     Job("reminders.digest", 300.0, _send_digests),
 ]

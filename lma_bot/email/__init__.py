@@ -1,0 +1,2 @@
+"""Outbound email: queued in PostgreSQL (``communications``), drained from Redis (``outbound_emails``) to
+SMTP by the scheduler. See docs/email.md."""
