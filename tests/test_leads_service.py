@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lma_bot.db import Database
 from lma_bot.errors import InvalidInput, NotFound
+from lma_bot.leads import repository
 from lma_bot.leads.schemas import LeadCreate, LeadQuery, ListFilter
 from lma_bot.leads.service import (
     DuplicateLead,
@@ -215,3 +217,62 @@ async def test_tag_pages_walk_forward_and_back(db: Database) -> None:
     assert walked == list(reversed(tagged))
     assert (first.has_next, second.has_next, third.has_next) == (True, True, False)
     assert [i.id for i in back.items] == [i.id for i in second.items]
+
+
+@pytest.mark.parametrize(
+    ("selective", "window"),
+    [(2000, 3000), (1, 3000), (1, 3)],
+    ids=["drive", "walk", "walk-then-intersect"],
+)
+async def test_find_pages_are_exact_whichever_way_they_are_found(
+    db: Database, owner_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, selective: int, window: int
+) -> None:
+    """Every way `find` can look (drive from a selective word, walk the newest leads, or join the words'
+    entries when the walk's window is too short) gives the pages a direct query on ``leads`` gives: newest
+    first by (created_at, id), ties included, soft-deleted leads left out, forward and back."""
+    monkeypatch.setattr(repository, "FIND_SELECTIVE", selective)
+    monkeypatch.setattr(repository, "FIND_WINDOW", window)
+    org = await new_org(db)
+    for i in range(40):
+        last = "Jones" if i % 3 == 0 else ("Quarshie" if i % 17 == 5 else "Smith")
+        company = "Acme" if i % 2 else "Smithfield"
+        await _create(
+            db, org, email=f"l{i}@x{i % 4}.io", first_name=f"N{i % 5}", last_name=last, company=company
+        )
+    async with owner_engine.begin() as conn:  # ties on created_at, and soft-deleted matches
+        await conn.execute(
+            text(
+                "UPDATE leads SET created_at = timestamptz '2026-01-01' + (id / 3) * interval '1 hour', "
+                "deleted_at = CASE WHEN id % 7 = 0 THEN now() END WHERE organization_id = :o"
+            ),
+            {"o": org},
+        )
+    for words in ("smith", "sm", "smith jones", "jo smi", "n1 acme", "quarsh", "acme quarshie x1", "zzz"):
+        async with owner_engine.connect() as conn:
+            want = list(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT id FROM leads WHERE organization_id = :o AND deleted_at IS NULL "
+                            "AND search_vector @@ to_tsquery('simple', :q) ORDER BY created_at DESC, id DESC"
+                        ),
+                        {"o": org, "q": " & ".join(w + ":*" for w in words.split())},
+                    )
+                ).scalars()
+            )
+        async with db.uow(org) as session:
+            query = LeadQuery(text=words)
+            page = await list_leads(session, org_id=org, viewer_id=0, query=query, limit=4)
+            pages = [page]
+            while page.has_next:
+                page = await list_leads(
+                    session, org_id=org, viewer_id=0, query=query, after=page.last, limit=4
+                )
+                pages.append(page)
+            assert [i.id for p in pages for i in p.items] == want, words
+            if len(pages) > 2:
+                back = await list_leads(
+                    session, org_id=org, viewer_id=0, query=query, before=pages[2].first, limit=4
+                )
+                assert [i.id for i in back.items] == [i.id for i in pages[1].items], words
+                assert back.has_prev == (pages[1].has_prev), words

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from lma_bot.leads.schemas import Cursor, LeadQuery, ListFilter
@@ -44,6 +49,131 @@ def prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
+# `/lead find`: how a page is found depends on how many lookup entries each word has (see ``find_plan``).
+FIND_SELECTIVE = 2000
+"""A word with fewer lookup entries than this is *selective*: all its leads are fetched and sorted."""
+FIND_WINDOW = 3000
+"""When every word is common, at most this many of the newest leads are read looking for the page."""
+
+
+class FindMode(StrEnum):
+    DRIVE = (
+        "drive"  # the rarest word's entries (< FIND_SELECTIVE) drive; each other word is one probe per lead
+    )
+    WALK = "walk"  # the newest FIND_WINDOW leads, newest first, each word one probe per lead
+    INTERSECT = "intersect"  # the rarest word's entries joined with the others' (planned for these words)
+
+
+@dataclass(frozen=True)
+class FindPlan:
+    mode: FindMode
+    driver: int = 0  # index (in ``search_terms`` order, duplicates removed) of the word that drives
+
+
+@dataclass(frozen=True)
+class _Word:
+    term: str
+    upper: str | None
+
+    def conditions(self, column: Any, *, literal: bool = False) -> list[Any]:
+        """``column`` starts with this word: a code-point range, an index condition under row-level security.
+        ``literal``: the bounds are written into the SQL text, so PostgreSQL plans the statement for them (a
+        prepared statement would otherwise switch to a generic plan that cannot know how common a word is)."""
+
+        conds = [column >= (_sql_literal(self.term) if literal else self.term)]
+        if self.upper is not None:
+            conds.append(column < (_sql_literal(self.upper) if literal else self.upper))
+        return conds
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def find_words(text: str) -> list[_Word]:
+    return [_Word(t, prefix_upper_bound(t)) for t in dict.fromkeys(search_terms(text))]
+
+
+def word_counts(org_id: int, text: str) -> Select[Any]:
+    """For each word of a `find` text, how many lookup entries start with it, counted up to FIND_SELECTIVE
+    (an index-only scan that stops there): one row, one column per word."""
+    columns = []
+    for i, word in enumerate(find_words(text)):
+        entries = (
+            select(LeadSearchTerm.lead_id)
+            .where(LeadSearchTerm.organization_id == org_id, *word.conditions(LeadSearchTerm.term))
+            .limit(FIND_SELECTIVE)
+            .subquery(f"w{i}")
+        )
+        columns.append(select(func.count()).select_from(entries).scalar_subquery().label(f"c{i}"))
+    return select(*columns)
+
+
+def find_plan(counts: Sequence[int]) -> FindPlan:
+    """Drive from the rarest word when it is selective; else walk the newest leads."""
+    driver = min(range(len(counts)), key=lambda i: counts[i])
+    if counts[driver] < FIND_SELECTIVE:
+        return FindPlan(FindMode.DRIVE, driver)
+    return FindPlan(FindMode.WALK, driver)
+
+
+def _has_word(org_id: int, lead_id: Any, word: _Word) -> Any:
+    """A correlated probe of ``pk_lead_search_terms`` (organization_id, lead_id, term): the lead's own few
+    entries, checked against the word.
+
+    Written as a scalar subquery with LIMIT 1, which PostgreSQL keeps as a per-row SubPlan whatever its
+    estimates (an EXISTS can become a join, and a generic plan once chose a nested loop over a whole word's
+    entries). The word is compared on ``term || ''``, which no index covers: otherwise the planner may probe
+    ``idx_lead_search_terms_org_term`` instead, reading the word's whole range for every lead (it did, 0.3 ms
+    per lead, for words it thought rare)."""
+    probe = aliased(LeadSearchTerm)
+    return (
+        select(literal_column("1"))
+        .where(
+            probe.organization_id == org_id,
+            probe.lead_id == lead_id,
+            *word.conditions(probe.term.op("||")(literal_column("''"))),
+        )
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
+    )
+
+
+def _keyset(
+    created: Any, ident: Any, after: Cursor | None, before: Cursor | None, *, literal: bool = False
+) -> list[Any]:
+    # Plain comparisons: a row comparison (record_lt) is not leakproof, so under row-level security it could
+    # not be an index condition.
+    cursor = before or after
+    if cursor is None:
+        return []
+    at: Any = _sql_literal(cursor.created_at) if literal else cursor.created_at
+    key: Any = _sql_literal(cursor.id) if literal else cursor.id
+    if before is not None:
+        return [created >= at, or_(created > at, and_(created == at, ident > key))]
+    return [created <= at, or_(created < at, and_(created == at, ident < key))]
+
+
+def _sql_literal(value: int | str | dt.datetime) -> Any:
+    """``value`` written into the SQL text (for statements planned for their values, see ``_Word``)."""
+    if isinstance(value, bool) or not isinstance(value, int | str | dt.datetime):
+        raise TypeError(f"no literal for {value!r}")
+    if isinstance(value, int):
+        return literal_column(str(int(value)))
+    if isinstance(value, dt.datetime):
+        return literal_column(_quote(value.isoformat()) + "::timestamptz")
+    return literal_column(_quote(value)).collate("C")
+
+
+def _ordered(
+    stmt: Select[Any], created: Any, ident: Any, before: Cursor | None, limit: int, *, literal: bool = False
+) -> Select[Any]:
+    order = (created.asc(), ident.asc()) if before is not None else (created.desc(), ident.desc())
+    stmt = stmt.order_by(*order)
+    return stmt.limit(_sql_literal(limit + 1)) if literal else stmt.limit(limit + 1)
+
+
 def page(
     org_id: int,
     query: LeadQuery,
@@ -52,51 +182,144 @@ def page(
     after: Cursor | None,
     before: Cursor | None,
     limit: int,
+    find: FindPlan | None = None,
 ) -> Select[tuple[Lead, User]]:
     """A page of leads, newest first, with their owners. ``after``: older than the cursor (Next);
     ``before``: newer than the cursor (Previous; rows come back oldest first, the caller reverses).
+    ``find``: how to look for a `find` text's words (default: driven by the first word, see ``find_plan``).
 
     Every condition is spelled with leakproof operators (``=``, ``<``, ``>=`` on integers, text and
     timestamps), so under row-level security each one can be an index condition: `find` and `tag:` go through
     the lookup tables, never ``@@`` or ``@>`` on the lead row.
     """
+    if query.text is not None:
+        return _find_page(
+            org_id, find_words(query.text), find or FindPlan(FindMode.DRIVE), after, before, limit
+        )
     stmt = select(Lead, User)
     created: Any = Lead.created_at
     ident: Any = Lead.id
-    if query.filter is ListFilter.TAG and query.text is None:
+    if query.filter is ListFilter.TAG:
         # Drive from the tag's index entries, already in page order.
         stmt = stmt.select_from(LeadTag).join(
             Lead, and_(Lead.organization_id == LeadTag.organization_id, Lead.id == LeadTag.lead_id)
         )
         stmt = stmt.where(LeadTag.organization_id == org_id, LeadTag.tag == query.value)
         created, ident = LeadTag.created_at, LeadTag.lead_id
-    stmt = stmt.outerjoin(
-        User, and_(User.organization_id == Lead.organization_id, User.id == Lead.assigned_to_id)
-    ).where(Lead.organization_id == org_id, Lead.deleted_at.is_(None))
-    if query.text is not None:
-        for term in dict.fromkeys(search_terms(query.text)):
-            word = aliased(LeadSearchTerm)
-            match = [word.organization_id == org_id, word.lead_id == Lead.id, word.term >= term]
-            upper = prefix_upper_bound(term)
-            if upper is not None:
-                match.append(word.term < upper)
-            stmt = stmt.where(exists().where(*match))
-    elif query.filter is ListFilter.MINE:
+    stmt = _with_owner(stmt).where(Lead.organization_id == org_id, Lead.deleted_at.is_(None))
+    if query.filter is ListFilter.MINE:
         stmt = stmt.where(Lead.assigned_to_id == viewer_id)
     elif query.filter is ListFilter.UNASSIGNED:
         stmt = stmt.where(Lead.assigned_to_id.is_(None))
     elif query.filter is ListFilter.STATUS:
         stmt = stmt.where(Lead.status == query.value)
-    # Keyset conditions spelled with plain comparisons: a row comparison (record_lt) is not leakproof, so
-    # under row-level security it could not be an index condition.
-    if before is not None:
-        newer = or_(created > before.created_at, and_(created == before.created_at, ident > before.id))
-        stmt = stmt.where(created >= before.created_at, newer)
-        return stmt.order_by(created.asc(), ident.asc()).limit(limit + 1)
-    if after is not None:
-        older = or_(created < after.created_at, and_(created == after.created_at, ident < after.id))
-        stmt = stmt.where(created <= after.created_at, older)
-    return stmt.order_by(created.desc(), ident.desc()).limit(limit + 1)
+    return _ordered(stmt.where(*_keyset(created, ident, after, before)), created, ident, before, limit)
+
+
+def _with_owner(stmt: Select[Any]) -> Select[Any]:
+    return stmt.outerjoin(
+        User, and_(User.organization_id == Lead.organization_id, User.id == Lead.assigned_to_id)
+    )
+
+
+def _find_page(
+    org_id: int, words: list[_Word], plan: FindPlan, after: Cursor | None, before: Cursor | None, limit: int
+) -> Select[tuple[Lead, User]]:
+    driver = words[plan.driver]
+    others = [w for i, w in enumerate(words) if i != plan.driver]
+    if plan.mode is FindMode.WALK:
+        # The newest FIND_WINDOW leads past the cursor (idx_leads_org_created_at), each word probed per lead;
+        # the probes run on the window's rows, before the page's leads are joined.
+        window = _ordered(
+            select(Lead.id, Lead.created_at).where(
+                Lead.organization_id == org_id,
+                Lead.deleted_at.is_(None),
+                *_keyset(Lead.created_at, Lead.id, after, before),
+            ),
+            Lead.created_at,
+            Lead.id,
+            before,
+            FIND_WINDOW - 1,
+        ).subquery("walk")
+        stmt = (
+            select(Lead, User)
+            .select_from(window)
+            .join(Lead, and_(Lead.organization_id == org_id, Lead.id == window.c.id))
+        )
+        stmt = _with_owner(stmt).where(*(_has_word(org_id, window.c.id, w) for w in words))
+        return _ordered(stmt, window.c.created_at, window.c.id, before, limit)
+    # The intersect statement carries no parameters at all (organization, words and cursor are in its text):
+    # PostgreSQL plans it for these values every time, so a cached generic plan can never replace that plan.
+    literal = plan.mode is FindMode.INTERSECT
+    org: Any = _sql_literal(org_id) if literal else org_id
+    if plan.mode is FindMode.DRIVE:
+        # Fewer than FIND_SELECTIVE entries: every other word is one index probe per candidate.
+        entry = aliased(LeadSearchTerm, name="driver")
+        candidates = select(entry.lead_id).where(
+            entry.organization_id == org,
+            *driver.conditions(entry.term),
+            *(_has_word(org_id, entry.lead_id, w) for w in others),
+        )
+    else:
+        # Every word is common but together they are rare: join the words' entries (index-only range scans)
+        # with a FULL JOIN, which PostgreSQL can only run as a hash (or merge) join, kept full by testing the
+        # sides with coalesce (not null-rejecting). As an inner join the planner once chose a nested loop from
+        # a bad estimate of a word's entries ("george lee": 40 million comparisons, 4 s).
+        sides = []
+        for i, word in enumerate([driver, *others]):
+            side = aliased(LeadSearchTerm, name=f"word{i}")
+            sides.append(
+                select(side.lead_id)
+                .where(side.organization_id == org, *word.conditions(side.term, literal=True))
+                .subquery(f"w{i}")
+            )
+        joined: Any = sides[0]
+        for side_entries in sides[1:]:
+            joined = joined.outerjoin(side_entries, sides[0].c.lead_id == side_entries.c.lead_id, full=True)
+        candidates = (
+            select(sides[0].c.lead_id)
+            .select_from(joined)
+            .where(*(func.coalesce(s.c.lead_id, _sql_literal(0)) > _sql_literal(0) for s in sides))
+        )
+    matched = candidates.distinct().subquery("matched")
+    stmt = (
+        select(Lead, User)
+        .select_from(matched)
+        .join(Lead, and_(Lead.organization_id == org, Lead.id == matched.c.lead_id))
+    )
+    stmt = _with_owner(stmt).where(
+        Lead.organization_id == org,
+        Lead.deleted_at.is_(None),
+        *_keyset(Lead.created_at, Lead.id, after, before, literal=literal),
+    )
+    return _ordered(stmt, Lead.created_at, Lead.id, before, limit, literal=literal)
+
+
+async def page_rows(
+    session: AsyncSession,
+    org_id: int,
+    query: LeadQuery,
+    *,
+    viewer_id: int,
+    after: Cursor | None,
+    before: Cursor | None,
+    limit: int,
+) -> list[tuple[Lead, User | None]]:
+    """Run ``page``: for `find`, first count each word's entries (``word_counts``) to choose how (``find_plan``);
+    a walk that did not fill the page falls back to joining the words' entries."""
+
+    async def run(find: FindPlan | None) -> list[tuple[Lead, User | None]]:
+        stmt = page(org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit, find=find)
+        return list((await session.execute(stmt)).tuples())
+
+    if query.text is None:
+        return await run(None)
+    counts = [int(c) for c in (await session.execute(word_counts(org_id, query.text))).one()]
+    plan = find_plan(counts)
+    rows = await run(plan)
+    if plan.mode is FindMode.WALK and len(rows) <= limit:
+        rows = await run(FindPlan(FindMode.INTERSECT, plan.driver))
+    return rows
 
 
 def recent_notes(org_id: int, lead_id: int, limit: int) -> Select[tuple[LeadNote, User]]:

@@ -153,8 +153,9 @@ async def list_leads(
         raise InvalidInput(
             f"unknown status {query.value!r}; statuses are {', '.join(LEAD_STATUSES)}", field="status"
         )
-    stmt = repository.page(org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit)
-    rows = list((await session.execute(stmt)).tuples())
+    rows = await repository.page_rows(
+        session, org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     if before is not None:
