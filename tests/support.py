@@ -92,6 +92,7 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "due_at": dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC),
             "message": "Call back",
         },
+        "assignment_rotations": {"last_user_id": user},
         "slack_installations": {
             "team_id": f"T{tag.upper()}",
             "bot_token_encrypted": "gAAAA-not-a-real-token",
@@ -120,6 +121,7 @@ SEED_ORDER = (
     "slack_installations",
     "webhook_events",
     "reminders",
+    "assignment_rotations",
 )
 
 

@@ -31,6 +31,7 @@ UPDATE_COLUMN = {
     "lead_assignments": "reason = 'Hacked'",
     "slack_installations": "team_name = 'Hacked'",
     "webhook_events": "error = 'Hacked'",
+    "assignment_rotations": "scope = 'hacked'",
 }
 
 

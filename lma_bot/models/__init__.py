@@ -1,7 +1,7 @@
 """ORM tables, one module per aggregate. Importing this package registers every table on ``Base.metadata``."""
 
 from lma_bot.models.activity import ActivityLog
-from lma_bot.models.assignment import LeadAssignment
+from lma_bot.models.assignment import AssignmentRotation, LeadAssignment
 from lma_bot.models.base import Base
 from lma_bot.models.campaign import Campaign, CampaignLead
 from lma_bot.models.communication import Communication
@@ -31,6 +31,7 @@ __all__ = [
     "LOOKUP_TABLES",
     "TENANT_TABLES",
     "ActivityLog",
+    "AssignmentRotation",
     "Base",
     "Campaign",
     "CampaignLead",

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, Integer, String, text
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lma_bot.models.base import Base, BigTenantMixin, now_column, one_of, tenant_fk, user_fk
+from lma_bot.models.base import Base, BigTenantMixin, TenantMixin, now_column, one_of, tenant_fk, user_fk
 
 ASSIGNMENT_STATUSES = ("pending", "approved", "rejected", "expired", "cancelled", "completed")
 
@@ -34,6 +36,12 @@ class LeadAssignment(BigTenantMixin, Base):
         Index("idx_lead_assignments_requested_by", "requested_by"),
         Index("idx_lead_assignments_decided_by", "decided_by"),
         Index(
+            "idx_lead_assignments_pending_expiry",
+            "organization_id",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
             "uq_lead_assignments_one_pending",
             "organization_id",
             "lead_id",
@@ -53,4 +61,29 @@ class LeadAssignment(BigTenantMixin, Base):
     decision_note: Mapped[str | None] = mapped_column(String(500))
     decided_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime | None]
+    #: Where the request was posted for a decision: ``[{"channel": C, "ts": T}, ...]`` (a channel, or DMs).
+    approval_messages: Mapped[list[Any]] = mapped_column(nullable=False, server_default=text("'[]'::jsonb"))
     assigned_at: Mapped[dt.datetime] = now_column()
+
+
+class AssignmentRotation(TenantMixin, Base):
+    """Automatic assignment state of an organization, one row per ``scope`` (``leads``).
+
+    Lead creates lock this row (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``) while they pick an owner,
+    so concurrent creates take turns: round robin continues after ``last_user_id``. ``nobody_eligible_since``
+    is set while new leads find nobody eligible; managers are told once (``nobody_eligible_notified_at``).
+    """
+
+    __tablename__ = "assignment_rotations"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "scope"),
+        user_fk("last_user_id"),
+        Index("idx_assignment_rotations_last_user_id", "organization_id", "last_user_id"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(50), nullable=False, server_default="leads")
+    last_user_id: Mapped[int | None] = mapped_column(Integer)
+    assigned_count: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    nobody_eligible_since: Mapped[dt.datetime | None]
+    nobody_eligible_notified_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = now_column(onupdate=True)
