@@ -6,20 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import email
+import ipaddress
+import json
 import logging
 import socket
+import ssl
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,8 +47,10 @@ from lma_bot.models import ActivityLog, Communication, Integration, Lead
 from lma_bot.redis import RedisClient, RedisKeys
 from lma_bot.users.schemas import UserCreate
 from lma_bot.users.service import add_user
-from tests.conftest import Servers
+from tests.conftest import ScratchDatabase, Servers
+from tests.fakes import email_providers as ep
 from tests.support import new_org
+from tests.webhook_env import Gateway, gateway, new_integration
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
@@ -68,6 +80,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: Message
+    tls: bool = False
 
 
 @dataclass
@@ -92,14 +105,24 @@ class Handler:
             reply = self.data_replies.pop(0) if self.data_replies else None
         if reply is not None:
             return reply
+        tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
         self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.content))
+            Received(
+                envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.content), tls
+            )
         )
         return "250 2.0.0 Ok: queued"
 
 
 class SmtpServer:
-    def __init__(self, port: int, *, auth: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        auth: dict[str, str] | None = None,
+        auth_require_tls: bool = False,
+        **tls: Any,  # ssl_context= (implicit TLS) or tls_context= (STARTTLS offered)
+    ) -> None:
         self.port = port
         self.handler = Handler()
         self.logins: list[str] = []
@@ -116,8 +139,12 @@ class SmtpServer:
                         return AuthResult(success=True)
                 return AuthResult(success=False, handled=False)
 
-            kwargs = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port, **kwargs)
+            kwargs = {
+                "authenticator": authenticator,
+                "auth_required": True,
+                "auth_require_tls": auth_require_tls,
+            }
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port, **kwargs, **tls)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
@@ -236,8 +263,8 @@ async def test_an_email_is_sent_with_our_message_id_and_headers_and_marked_sent(
     env: Env, smtp: SmtpServer, owner_engine: AsyncEngine
 ) -> None:
     queued = await env.queue_email(subject="Next steps", body="Hello Jo, shall we meet on Friday?")
-    assert queued.message_id.startswith("<")
-    assert queued.message_id.endswith("@acme.test>")
+    assert queued.message_id.endswith("@acme.test")
+    assert "<" not in queued.message_id  # stored bare, as the webhook gateway compares ids
     row = await env.row(queued)
     assert (row.status, row.delivery_status, row.message_id) == ("scheduled", "queued", queued.message_id)
     assert await env.queue.members() == [queued.member]
@@ -247,7 +274,10 @@ async def test_an_email_is_sent_with_our_message_id_and_headers_and_marked_sent(
     [got] = smtp.received
     assert got.mail_from == "rita@acme.test"
     assert got.rcpt_tos == ["jo@prospect.test"]
-    assert got.message["Message-ID"] == queued.message_id
+    assert got.message["Message-ID"] == f"<{queued.message_id}>"
+    assert json.loads(got.message["X-SMTPAPI"]) == {"unique_args": {"lma_message_id": queued.message_id}}
+    assert json.loads(got.message["X-Mailgun-Variables"]) == {"lma_message_id": queued.message_id}
+    assert got.message["X-PM-Metadata-lma_message_id"] == queued.message_id
     assert got.message["Subject"] == "Next steps"
     assert got.message["To"] == "jo@prospect.test"
     assert got.message["From"] == "Rita Rep <rita@acme.test>"
@@ -367,7 +397,7 @@ async def test_connection_refused_is_retried_until_the_server_answers(env: Env) 
     with SmtpServer(port) as server:
         env.clock.advance(2)
         assert await sender.tick() == 1
-        assert [r.message["Message-ID"] for r in server.received] == [queued.message_id]
+        assert [r.message["Message-ID"].strip("<>") for r in server.received] == [queued.message_id]
     row = await env.row(queued)
     assert (row.delivery_status, row.metadata_["outbox"]["attempts"]) == ("sent", 2)
 
@@ -380,7 +410,7 @@ async def test_auth_with_user_and_password_keeps_the_password_out_of_logs(
         caplog.set_level(logging.DEBUG)
         await env.dispatcher(url(server, user="mailer")).tick()
         assert server.logins == ["mailer"]
-        assert [r.message["Message-ID"] for r in server.received] == [queued.message_id]
+        assert [r.message["Message-ID"].strip("<>") for r in server.received] == [queued.message_id]
 
         # a wrong password: transient (fixable on the server side), retried, and never in a log or a reason
         wrong = await env.queue_email(subject="second")
@@ -436,7 +466,7 @@ async def test_a_lost_push_is_repaired_by_reconcile(env: Env, smtp: SmtpServer) 
     assert await sender.tick() == 0
     assert await sender.reconcile() == 1
     assert await sender.tick() == 1
-    assert [r.message["Message-ID"] for r in smtp.received] == [queued.message_id]
+    assert [r.message["Message-ID"].strip("<>") for r in smtp.received] == [queued.message_id]
 
 
 async def test_a_dead_sender_intent_is_resent_once_after_the_send_timeout(env: Env, smtp: SmtpServer) -> None:
@@ -456,7 +486,7 @@ async def test_a_dead_sender_intent_is_resent_once_after_the_send_timeout(env: E
     assert smtp.received == []
     env.clock.advance(outbox.SEND_TIMEOUT.total_seconds())
     assert await sender.tick() == 1
-    assert [r.message["Message-ID"] for r in smtp.received] == [queued.message_id]
+    assert [r.message["Message-ID"].strip("<>") for r in smtp.received] == [queued.message_id]
     row = await env.row(queued)
     assert (row.delivery_status, row.metadata_["outbox"]["recovered_intents"]) == ("sent", 1)
     # the first process's late finish is not ours any more and changes nothing
@@ -495,7 +525,7 @@ async def test_two_dispatchers_send_each_email_once(env: Env, smtp: SmtpServer) 
     a, b = env.dispatcher(url(smtp), claim_limit=7), env.dispatcher(url(smtp), claim_limit=7)
     for _ in range(10):
         await asyncio.gather(a.tick(), b.tick())
-    ids = sorted(r.message["Message-ID"] for r in smtp.received)
+    ids = sorted(r.message["Message-ID"].strip("<>") for r in smtp.received)
     assert ids == sorted(q.message_id for q in queued)
 
 
@@ -519,7 +549,7 @@ async def test_tenancy_org_b_cannot_see_or_send_as_org_a(env: Env, smtp: SmtpSer
     sender = env.dispatcher(url(smtp), claim_limit=1)
     while await sender.tick():
         pass
-    assert [r.message["Message-ID"] for r in smtp.received] == [queued.message_id]
+    assert [r.message["Message-ID"].strip("<>") for r in smtp.received] == [queued.message_id]
     assert await env.queue.sizes() == (0, 0)
 
 
@@ -581,7 +611,7 @@ async def test_an_organizations_own_smtp_integration_is_used_with_its_encrypted_
         sender = env.dispatcher(url(_free_port()), settings_extra={"LMA_ENCRYPTION_KEYS": key})
         assert await sender.tick() == 1
         assert server.logins == ["acme"]
-        assert [r.message["Message-ID"] for r in server.received] == [queued.message_id]
+        assert [r.message["Message-ID"].strip("<>") for r in server.received] == [queued.message_id]
     async with owner_engine.connect() as conn:
         stored = (
             await conn.execute(
@@ -613,5 +643,111 @@ def test_smtp_urls() -> None:
     assert SmtpTarget.from_url("smtp://mail.acme.test").port == 587
     with pytest.raises(ValueError, match="starttls"):
         SmtpTarget.from_url("smtp://h?starttls=maybe")
-    assert uuid.UUID(outbox.new_message_id("Acme.Test").strip("<>").split("@")[0])
-    assert outbox.new_message_id(None).endswith("@lma-bot.invalid>")
+    assert uuid.UUID(outbox.new_message_id("Acme.Test").split("@")[0])
+    assert outbox.new_message_id(None).endswith("@lma-bot.invalid")
+    assert outbox.message_id_header("abc@acme.test") == "<abc@acme.test>"
+
+
+@pytest.fixture
+async def gw(test_database: ScratchDatabase, servers: Servers, db: Database) -> AsyncIterator[Gateway]:
+    async with gateway(test_database.owner_url, servers.redis_url) as g:
+        yield g
+
+
+async def test_provider_events_find_the_sent_email_by_its_message_id(
+    env: Env, smtp: SmtpServer, gw: Gateway
+) -> None:
+    """A SendGrid event carrying only ``smtp-id`` (the Message-ID header as the provider saw it) moves the
+    same communications row forward through the webhook gateway."""
+    queued = await env.queue_email()
+    await env.dispatcher(url(smtp)).tick()
+    [got] = smtp.received
+    key = ep.sendgrid_key()
+    hook = await new_integration(env.db, env.org_id, "sendgrid", verification_key=key.verification_key)
+    event = {
+        "email": "jo@prospect.test",
+        "timestamp": 1_900_000_000,
+        "event": "delivered",
+        "sg_event_id": "sg-delivered-1",
+        "sg_message_id": "abc.filter",
+        "smtp-id": got.message["Message-ID"],
+    }
+    body, headers = ep.sendgrid_request([event], key.private_key, int(time.time()))
+    status, answer = await gw.post(hook, body, headers)
+    assert status == 200, answer
+    row = await env.row(queued)
+    assert (row.status, row.delivery_status) == ("completed", "delivered")
+    assert row.metadata_["outbox"]["attempts"] == 1  # the gateway's update kept our bookkeeping
+
+
+def _self_signed(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context trusting it) for a throwaway certificate of 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    client = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    return server, client
+
+
+async def test_starttls_is_used_when_offered_and_auth_goes_over_it(env: Env, tmp_path: Path) -> None:
+    server_ctx, client_ctx = _self_signed(tmp_path)
+    with SmtpServer(
+        _free_port(), auth={"mailer": PASSWORD}, auth_require_tls=True, tls_context=server_ctx
+    ) as server:
+        queued = await env.queue_email()
+        sender = env.dispatcher(url(server, user="mailer"))
+        assert sender.default_target is not None
+        sender.default_target = dataclasses.replace(sender.default_target, tls_context=client_ctx)
+        assert await sender.tick() == 1
+        assert server.logins == ["mailer"]
+        [got] = server.received
+        assert got.tls
+    assert (await env.row(queued)).delivery_status == "sent"
+
+
+async def test_smtps_is_implicit_tls(env: Env, tmp_path: Path) -> None:
+    server_ctx, client_ctx = _self_signed(tmp_path)
+    with SmtpServer(_free_port(), ssl_context=server_ctx) as server:
+        queued = await env.queue_email()
+        sender = env.dispatcher(f"smtps://127.0.0.1:{server.port}")
+        assert sender.default_target is not None
+        sender.default_target = dataclasses.replace(sender.default_target, tls_context=client_ctx)
+        assert await sender.tick() == 1
+        [got] = server.received
+        assert got.tls
+    assert (await env.row(queued)).delivery_status == "sent"
+
+
+async def test_an_untrusted_certificate_is_transient_not_a_clear_text_fallback(
+    env: Env, tmp_path: Path
+) -> None:
+    server_ctx, _ = _self_signed(tmp_path)
+    with SmtpServer(_free_port(), tls_context=server_ctx) as server:
+        queued = await env.queue_email()
+        assert await env.dispatcher(url(server)).tick() == 1  # the default trust store: verification fails
+        assert server.received == []
+    row = await env.row(queued)
+    assert row.delivery_status == "queued"
+    assert "CERTIFICATE_VERIFY_FAILED" in row.metadata_["outbox"]["last_error"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from lma_bot.email.smtp import (
 )
 from lma_bot.failpoints import failpoint
 from lma_bot.redis import AnyRedis, RedisKeys
+from lma_bot.webhooks.providers import mailgun, postmark, sendgrid
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,12 @@ class EmailDispatcher:
                 f"no sender address: the email has no user and {target} has no ?from=address"
             )
         message = EmailMessage()
-        message["Message-ID"] = env.message_id
+        message["Message-ID"] = outbox.message_id_header(env.message_id)
+        # the id again where each provider echoes it in its events (custom arg / variable / metadata), so
+        # correlation survives a provider that replaces the Message-ID; plain SMTP servers ignore them
+        message["X-SMTPAPI"] = json.dumps({"unique_args": {sendgrid.MESSAGE_ID_ARG: env.message_id}})
+        message["X-Mailgun-Variables"] = json.dumps({mailgun.MESSAGE_ID_VARIABLE: env.message_id})
+        message[f"X-PM-Metadata-{postmark.MESSAGE_ID_METADATA}"] = env.message_id
         message["Date"] = formatdate(self.clock().timestamp(), usegmt=True)
         message["From"] = formataddr((env.from_name or "", sender))
         if env.from_email and env.from_email.lower() != sender.lower():

@@ -2,7 +2,8 @@
 ``outbound_emails`` queue must hold.
 
 An outbound email is a ``communications`` row (``communication_type`` email, ``direction`` outbound) with the
-``Message-ID`` we set (``<uuid@domain>``) in ``message_id``, so provider webhooks find it. It moves
+``Message-ID`` we set (header ``<uuid@domain>``, stored bare as ``uuid@domain`` in ``message_id``, the form the
+webhook gateway compares), so provider webhooks find it. It moves
 ``status`` scheduled -> completed / failed and ``delivery_status`` queued -> sent / failed; the webhook gateway
 moves it further (delivered, opened, bounced, ...). The send bookkeeping lives in ``metadata.outbox``:
 ``attempts``, ``send_key`` and ``sending_since`` (the intent), ``last_error``; the addresses in
@@ -83,9 +84,15 @@ class QueuedEmail:
 
 
 def new_message_id(domain: str | None) -> str:
-    """``<uuid@domain>``: unique, and ours (provider events carry it back)."""
+    """``uuid@domain``: unique, and ours. Stored like this, bare, because that is how the webhook gateway
+    normalizes the ids providers report (``bare_message_id``); the header carries it as ``<uuid@domain>``."""
     host = (domain or "").strip().lower().strip(".") or FALLBACK_DOMAIN
-    return f"<{uuid.uuid4().hex}@{host}>"
+    return f"{uuid.uuid4().hex}@{host}"
+
+
+def message_id_header(message_id: str) -> str:
+    """The ``Message-ID`` header value of a stored (bare) message id."""
+    return f"<{message_id.removeprefix('<').removesuffix('>')}>"
 
 
 def _header_text(value: str, *, field: str, limit: int) -> str:
