@@ -133,6 +133,21 @@ class OwnerView(BaseModel):
     slack_user_id: str | None
 
 
+class AssignmentLine(BaseModel):
+    """One row of a lead's assignment history on its card."""
+
+    id: int
+    status: str
+    at: dt.datetime
+    from_name: str | None = None
+    from_slack_id: str | None = None
+    to_name: str | None = None
+    to_slack_id: str | None = None
+    by_name: str | None = None
+    by_slack_id: str | None = None
+    reason: str | None = None
+
+
 class LeadCard(BaseModel):
     """Everything `/lead show` renders, cached in Redis as ``lead:{id}`` (notes unfiltered; the viewer's
     visibility is applied on read)."""
@@ -154,3 +169,4 @@ class LeadCard(BaseModel):
     next_reminder_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    assignments: list[AssignmentLine] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
+from lma_bot.assignments import service as assignments
 from lma_bot.errors import Conflict, InvalidInput, NotFound
 from lma_bot.jsonschemas import validate_document
 from lma_bot.leads import repository
@@ -95,6 +96,8 @@ async def create_lead(
         entity_id=lead.id,
         after=data.model_dump(mode="json", exclude_defaults=True),
     )
+    if lead.assigned_to_id is None:  # automatic assignment by the organization's strategy
+        await assignments.auto_assign(session, org_id=org_id, lead=lead, actor_id=actor_id)
     await workflows.lead_created(session, org_id=org_id, lead=lead, actor_id=actor_id)
     return lead
 
@@ -250,6 +253,7 @@ async def build_card(session: AsyncSession, *, org_id: int, lead_id: int) -> Lea
         owner=OwnerView(id=owner.id, name=owner.name, slack_user_id=owner.slack_user_id) if owner else None,
         notes=notes,
         next_reminder_at=reminder.scheduled_at if reminder else None,
+        assignments=await assignments.card_lines(session, org_id=org_id, lead_id=lead_id),
         created_at=lead.created_at,
         updated_at=lead.updated_at,
     )
