@@ -479,6 +479,12 @@ async def test_a_dead_sender_intent_is_resent_once_after_the_send_timeout(env: E
         )
     assert isinstance(step, outbox.Send)
     assert not step.recovering
+    # a rebuilt queue holds it until the intent is stale
+    async for k in env.redis.scan_iter(match=env.keys.pattern()):
+        await env.redis.delete(k)
+    assert await env.dispatcher(url(smtp)).reconcile() == 1
+    score = await env.redis.zscore(env.queue.queue_key, str(queued.member))
+    assert score == (T0 + outbox.SEND_TIMEOUT).timestamp()
     # the claim's lease is gone with the process; Redis hands the member out again
     await env.queue.retry_at(queued.member, T0)
     sender = env.dispatcher(url(smtp))

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
@@ -234,7 +234,11 @@ def _still_queued(comm: Communication) -> bool:
 async def pending(session: AsyncSession, *, org_id: int) -> list[tuple[int, dt.datetime]]:
     """(id, time it may go) of every email of the organization still queued: what the Redis queue must hold."""
     rows = await session.execute(
-        select(Communication).where(
+        select(
+            Communication.id,
+            func.coalesce(Communication.scheduled_at, Communication.created_at),
+            Communication.metadata_["outbox"]["sending_since"].astext,
+        ).where(
             Communication.organization_id == org_id,
             _is_outbound_email(),
             Communication.status == "scheduled",
@@ -242,12 +246,10 @@ async def pending(session: AsyncSession, *, org_id: int) -> list[tuple[int, dt.d
         )
     )
     out = []
-    for comm in rows.scalars():
-        at = comm.scheduled_at or comm.created_at
-        since = _sending_since(comm)
-        if since is not None:
-            at = max(at, since + SEND_TIMEOUT)
-        out.append((comm.id, at))
+    for cid, at, since in rows.tuples():
+        if since:
+            at = max(at, dt.datetime.fromisoformat(since) + SEND_TIMEOUT)
+        out.append((int(cid), at))
     return out
 
 
