@@ -81,6 +81,7 @@ BASELINE = "baseline"
 OURS = "ours"
 LABELS = {BASELINE: "baseline: bare Bolt, ack only", OURS: "ours: lma-bot web app"}
 CARD_WAIT_SECONDS = 180.0
+BUSY_LOAD = 1.5  # 1-minute load average above which the report warns
 SCRIPT = Path(__file__).resolve()
 
 log = logging.getLogger("bench.slack_ack")
@@ -707,7 +708,13 @@ def render_section(
         f"- Date (UTC): {when:%Y-%m-%d %H:%M:%S}",
         f"- Machine: {machine}",
         f"- Load average (1/5/15 min) before measuring: {load_before[0]:.2f} / {load_before[1]:.2f} / "
-        f"{load_before[2]:.2f}; after: {load_after[0]:.2f} / {load_after[1]:.2f} / {load_after[2]:.2f}",
+        f"{load_before[2]:.2f}; after: {load_after[0]:.2f} / {load_after[1]:.2f} / {load_after[2]:.2f}"
+        + (
+            " - **a busy machine** (other processes competed for the 2 CPUs): absolute numbers are low and "
+            "noisy for both variants; the ratio is from the same rounds"
+            if max(load_before[0], load_after[0]) > BUSY_LOAD
+            else ""
+        ),
         f"- Code: {code}",
         f"- Parameters: N={n} signed `/lead show <id>` commands per run, {concurrency} in flight (one aiohttp "
         f"client session, keep-alive, connection limit {concurrency}), warm-up {warmup} commands before each "
