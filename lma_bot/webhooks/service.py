@@ -173,9 +173,10 @@ async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Del
         stored.result.duplicates = len(delivery.events) - len(unique)
         if any(e.nonce for e in unique):
             try:
-                _claim_nonces(nonce_owner, delivery.integration_id, unique)
+                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=False)
                 await _check_nonces(session, org_id, delivery.integration_id, unique)
-            except NonceReused as exc:
+                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=True)
+            except NonceReused as exc:  # a refused delivery claims nothing
                 stored.error = exc
                 continue
             with_nonces.append(index)
@@ -220,13 +221,17 @@ async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Del
     return outcomes
 
 
-def _claim_nonces(owner: dict[tuple[int, str], str], integration_id: int, events: list[Incoming]) -> None:
-    """Refuse a nonce another delivery of the same batch sent with another event."""
+def _claim_nonces(
+    owner: dict[tuple[int, str], str], integration_id: int, events: list[Incoming], *, register: bool
+) -> None:
+    """Refuse a nonce another delivery of the same batch sent with another event; ``register``: claim them."""
     for event in events:
         if event.nonce:
             seen = owner.get((integration_id, event.nonce))
             if seen is not None and seen != event.provider_event_id[:255]:
                 raise NonceReused("signature token already used for another event")
+    if not register:
+        return
     for event in events:
         if event.nonce:
             owner.setdefault((integration_id, event.nonce), event.provider_event_id[:255])
