@@ -38,7 +38,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
@@ -257,7 +257,6 @@ class EventProcessor:
 class _Flush:
     waiters: list[_Waiter]
     inline: bool
-    started: float = field(default_factory=time.perf_counter)
 
 
 class IngestBatcher:
