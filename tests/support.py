@@ -62,6 +62,18 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "score_change": 5,
             "rule_id": ids.get("lead_scoring_rules"),
         },
+        "lead_events": {
+            "lead_id": lead,
+            "event_type": "email_opened",
+            "occurred_at": dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC),
+            "dedupe_key": f"test:{tag}",
+        },
+        "lead_rule_scores": {
+            "lead_id": lead,
+            "rule_id": ids.get("lead_scoring_rules"),
+            "points": 5,
+            "firings": 1,
+        },
         "communications": {
             "lead_id": lead,
             "user_id": user,
@@ -112,6 +124,8 @@ SEED_ORDER = (
     "activity_logs",
     "lead_scoring_rules",
     "lead_score_history",
+    "lead_events",
+    "lead_rule_scores",
     "communications",
     "campaigns",
     "campaign_leads",

@@ -127,6 +127,10 @@ class Lead(TenantMixin, Base):
     last_contacted_at: Mapped[dt.datetime | None]
     email_status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="unknown")
     do_not_contact: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    #: set while a manager has locked the score: rules and decay leave it alone until unlocked
+    score_locked_at: Mapped[dt.datetime | None]
+    #: when decay last took points (decay counts its periods from the later of this and the last engagement)
+    score_decayed_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = now_column(onupdate=True)
     deleted_at: Mapped[dt.datetime | None]
