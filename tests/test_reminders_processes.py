@@ -106,7 +106,7 @@ class World:
             )
             return {str(s): int(n) for s, n in rows}
 
-    async def wait_sent(self, count: int, timeout: float = 90.0) -> None:
+    async def wait_sent(self, count: int, timeout: float = 180.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         while (await self.statuses()).get("sent", 0) < count:
             if asyncio.get_running_loop().time() > deadline:
@@ -234,7 +234,7 @@ async def test_two_scheduler_processes_share_the_work(world: World) -> None:
 async def test_sigkill_after_the_intent_is_sent_once_by_the_next_process(world: World) -> None:
     [member] = await world.remind(1)
     with world.schedulers(1, failpoint="reminder.after_intent") as [dead]:
-        assert await asyncio.to_thread(dead.wait, 30) == -signal.SIGKILL
+        assert await asyncio.to_thread(dead.wait, 90) == -signal.SIGKILL
     assert await world.statuses() == {"sending": 1}
     assert world.delivered() == []
     await world.fast_forward(member)
@@ -246,7 +246,7 @@ async def test_sigkill_after_the_intent_is_sent_once_by_the_next_process(world: 
 async def test_sigkill_after_the_post_is_not_sent_again(world: World) -> None:
     [member] = await world.remind(1)
     with world.schedulers(1, failpoint="reminder.after_post") as [dead]:
-        assert await asyncio.to_thread(dead.wait, 30) == -signal.SIGKILL
+        assert await asyncio.to_thread(dead.wait, 90) == -signal.SIGKILL
     assert await world.statuses() == {"sending": 1}
     assert len(world.delivered()) == 1  # Slack has it; PostgreSQL does not know
     await world.fast_forward(member)

@@ -73,31 +73,19 @@ class EmailDispatcher:
 
     async def tick(self) -> int:
         """Claim the emails that may go now and send them; returns how many queue members were handled."""
-        members = await self.queue.claim(now=self.clock(), lease=CLAIM_LEASE_SECONDS, limit=self.claim_limit)
-        if not members:
-            return 0
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(member: EmailMember) -> None:
-            async with gate:
-                try:
-                    await self._handle(member)
-                except Exception:  # leave it in processing: the lease brings it back
-                    log.exception("email.dispatch.error member=%s", member)
-
-        await asyncio.gather(*(one(m) for m in members))
-        return len(members)
+        return await self.queue.run_claimed(
+            now=self.clock(),
+            lease=CLAIM_LEASE_SECONDS,
+            limit=self.claim_limit,
+            concurrency=self.concurrency,
+            handle=self._handle,
+        )
 
     async def reconcile(self) -> int:
         """Put back into Redis every email PostgreSQL still has queued and Redis lost."""
-        added = 0
-        for org_id in await self.database.organization_ids(include_inactive=True):
-            async with self.database.uow(org_id) as session:
-                rows = await outbox.pending(session, org_id=org_id)
-            added += await self.queue.reconcile((EmailMember(org_id, cid), at) for cid, at in rows)
-        if added:
-            log.warning("email.reconcile.restored count=%d", added)
-        return added
+        return await self.queue.rebuild(
+            self.database, lambda session, org_id: outbox.pending(session, org_id=org_id)
+        )
 
     # -- one email ------------------------------------------------------------------------------------
 

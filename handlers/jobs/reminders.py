@@ -109,31 +109,19 @@ class ReminderDispatcher:
 
     async def tick(self) -> int:
         """Claim what is due and deliver it; returns how many queue members were handled."""
-        members = await self.queue.claim(now=self.clock(), lease=CLAIM_LEASE_SECONDS, limit=self.claim_limit)
-        if not members:
-            return 0
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one(member: Member) -> None:
-            async with gate:
-                try:
-                    await self._handle(member)
-                except Exception:  # leave it in processing: the lease brings it back
-                    log.exception("reminder.dispatch.error member=%s", member)
-
-        await asyncio.gather(*(one(m) for m in members))
-        return len(members)
+        return await self.queue.run_claimed(
+            now=self.clock(),
+            lease=CLAIM_LEASE_SECONDS,
+            limit=self.claim_limit,
+            concurrency=self.concurrency,
+            handle=self._handle,
+        )
 
     async def reconcile(self) -> int:
         """Put back into Redis every pending reminder PostgreSQL knows and Redis lost."""
-        added = 0
-        for org_id in await self.database.organization_ids(include_inactive=True):
-            async with self.database.uow(org_id) as session:
-                rows = await service.pending(session, org_id=org_id)
-            added += await self.queue.reconcile((Member(org_id, rid), at) for rid, at in rows)
-        if added:
-            log.warning("reminder.reconcile.restored count=%d", added)
-        return added
+        return await self.queue.rebuild(
+            self.database, lambda session, org_id: service.pending(session, org_id=org_id)
+        )
 
     async def digests(self) -> int:
         """Send the morning digests that are due; returns how many were sent."""
