@@ -16,6 +16,7 @@ def test_every_seed_key_behind_the_prefix() -> None:
     assert keys.outbound_emails == "acme:{outbound_emails}"
     assert keys.scheduled_communications == "acme:{scheduled_communications}"
     assert RedisKeys().lead(1) == "lead:1"
+    assert keys.slack_pace("D123") == "acme:slack_pace:D123"
 
 
 def test_a_queue_and_its_companions_share_a_cluster_slot() -> None:
