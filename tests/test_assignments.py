@@ -107,7 +107,9 @@ async def test_least_busy_evens_out_a_skewed_start_and_respects_capacity(db: Dat
     for n in range(2):
         await _create(db, org, 3000 + n)
     owners = await _owners(db, org)
-    assert owners[cy] == 6 and owners[ann] == 7 and owners[bob] == 7
+    assert owners[cy] == 6
+    assert owners[ann] == 7
+    assert owners[bob] == 7
 
 
 async def test_nobody_eligible_leaves_the_lead_unassigned_and_claims_one_notice(db: Database) -> None:
@@ -194,7 +196,7 @@ async def test_request_decide_once_under_concurrency_and_history(db: Database) -
                 actor=people["bob"],
                 reason=None,
             )
-        assert dup.value.existing.id == request_id
+        assert dup.value.existing_id == request_id
 
     async def click(who: str, approve: bool) -> str:
         try:
@@ -212,7 +214,8 @@ async def test_request_decide_once_under_concurrency_and_history(db: Database) -
         row = await service.get(session, org_id=org, assignment_id=request_id)
         assert row.status in ("approved", "rejected")
         assert row.decided_by in (people["mia"].id, people["max"].id)
-        assert row.requested_by == people["ann"].id and row.reason == "vacation"
+        assert row.requested_by == people["ann"].id
+        assert row.reason == "vacation"
         lead = await session.get(Lead, (org, lead_id))
         assert lead is not None
         expected = people["bob"].id if row.status == "approved" else people["ann"].id
@@ -250,7 +253,8 @@ async def test_manager_reassigns_at_once_superseding_a_pending_request(db: Datab
         )
         assert isinstance(done, service.Reassigned)
         assert done.previous_owner_id == people["ann"].id
-        assert done.superseded is not None and done.superseded.status == "cancelled"
+        assert done.superseded is not None
+        assert done.superseded.status == "cancelled"
         assert done.lead.assigned_to_id == people["mia"].id
     async with db.uow(org) as session:
         with pytest.raises(InvalidInput, match="already owns"):
@@ -317,4 +321,5 @@ async def test_cancel_by_requester_only_and_expiry(db: Database) -> None:
     async with db.uow(org) as session:
         assert await service.expire_due(session, org_id=org, now=later) == []
         lead = await session.get(Lead, (org, other_id))
-        assert lead is not None and lead.assigned_to_id == people["ann"].id
+        assert lead is not None
+        assert lead.assigned_to_id == people["ann"].id

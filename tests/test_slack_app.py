@@ -350,7 +350,7 @@ async def test_help_and_unknown_subcommand(env: SlackEnv) -> None:
     assert "/lead create <email>" in body
     await env.command("help")
     assert "/lead note <id|email> [--private]" in _text(await env.reply())
-    status, body = await env.command("assign 1 <@U0REP2>")
+    status, body = await env.command("score 1")
     assert "not available in this version" in body
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from handlers.slack.grammar import (
     USAGE,
+    Assign,
     Create,
     Help,
     Later,
@@ -45,7 +46,7 @@ from lma_bot.leads.schemas import LeadQuery, ListFilter
             Note("42", "call <@U0MGR|mia> and <@U0REP>", private=False, mentions=["U0MGR", "U0REP"]),
         ),
         ("note 42 --private budget is 10k", Note("42", "budget is 10k", private=True, mentions=[])),
-        ("assign 42 <@U1>", Later("assign")),
+        ("assign 42 <@U1|ann> takes over", Assign(ref="42", slack_user_id="U1", reason="takes over")),
         ("score 42", Later("score")),
     ],
 )  # fmt: skip

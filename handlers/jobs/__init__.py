@@ -58,10 +58,24 @@ async def _reconcile_emails(ctx: JobContext) -> None:
     await email_for(ctx).reconcile()
 
 
+async def _expire_assignments(ctx: JobContext) -> None:
+    from handlers.jobs.assignments import expire
+
+    await expire(ctx)
+
+
+async def _assignment_notices(ctx: JobContext) -> None:
+    from handlers.jobs.assignments import notices
+
+    await notices(ctx)
+
+
 JOBS: list[Job] = [
     Job("reminders.dispatch", 1.0, _dispatch_reminders),
     Job("reminders.reconcile", 300.0, _reconcile_reminders),
     Job("email.send", 1.0, _send_emails),
     Job("email.reconcile", 300.0, _reconcile_emails),
     Job("reminders.digest", 300.0, _send_digests),
+    Job("assignments.expire", 60.0, _expire_assignments),
+    Job("assignments.notices", 60.0, _assignment_notices),
 ]

@@ -15,7 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import context
-from handlers.slack import actions, commands, events, reminders, views
+from handlers.slack import actions, assignments, commands, events, reminders, views
 from handlers.slack.deps import SlackDeps
 from handlers.slack.guard import SlackGateway
 from handlers.slack.lazy import BoundedLazyListenerRunner, bound_lazy_listeners
@@ -76,6 +76,7 @@ def build_bolt(deps: SlackDeps, authorizer: Authorizer) -> AsyncApp:
     actions.register(app, deps)
     views.register(app, deps)
     reminders.register(app, deps)
+    assignments.register(app, deps)
     events.register(app, deps)
     bound_lazy_listeners(app, deps.ack_gate)
     return app

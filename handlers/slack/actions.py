@@ -22,9 +22,8 @@ from lma_bot.leads.service import STATUS_TRANSITIONS
 
 EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 COMING_SOON = {
-    Action.LEAD_REASSIGN: "Reassign",
     Action.LEAD_SCORE: "Score details",
-}
+}  # the Reassign button is handled in handlers.slack.assignments
 
 
 def _value(body: dict[str, Any]) -> str:

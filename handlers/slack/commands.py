@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.slack import assignments as assignment_flows
 from handlers.slack import flows
 from handlers.slack import reminders as reminder_flows
 from handlers.slack import workflows as workflow_flows
@@ -23,7 +24,15 @@ from handlers.slack.blocks.workflows import integrations_admin, run_result, run_
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, usage_text
 from handlers.slack.grammar import (
+    AdminApprovalsChannel,
+    AdminAway,
+    AdminCapacity,
+    AdminExpiry,
     AdminIntegrations,
+    AdminSettings,
+    AdminStrategy,
+    Assign,
+    AssignCancel,
     Command,
     Create,
     Help,
@@ -131,6 +140,20 @@ async def _dispatch(
     elif isinstance(parsed, AdminIntegrations):
         overview = await workflow_flows.integrations(deps, actor)
         await respond(text="Integrations", blocks=integrations_admin(overview), **EPHEMERAL)
+    elif isinstance(parsed, Assign):
+        answer = await assignment_flows.assign(
+            deps, client, actor, ref=parsed.ref, to_slack_id=parsed.slack_user_id, reason=parsed.reason
+        )
+        await respond(text=answer.text, blocks=answer.blocks, **EPHEMERAL)
+    elif isinstance(parsed, AssignCancel):
+        answer = await assignment_flows.cancel(deps, client, actor, parsed.assignment_id)
+        await respond(text=answer.text, **EPHEMERAL)
+    elif isinstance(
+        parsed,
+        AdminSettings | AdminApprovalsChannel | AdminStrategy | AdminCapacity | AdminAway | AdminExpiry,
+    ):
+        answer = await assignment_flows.admin(deps, client, actor, parsed)
+        await respond(text=answer.text, blocks=answer.blocks, **EPHEMERAL)
 
 
 async def _run_workflow(deps: SlackDeps, respond: AsyncRespond, actor: Actor, parsed: RunWorkflow) -> None:

@@ -9,10 +9,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack.actor import resolve_actor
-from handlers.slack.blocks.home import home_view
 from handlers.slack.deps import SlackDeps
+from handlers.slack.home import publish_home
 from lma_bot.errors import DomainError
-from lma_bot.leads.service import open_leads
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +28,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except DomainError as exc:
             log.info("slack.home.skipped reason=%s", type(exc).__name__)
             return
-        async with deps.database.uow(actor.org_id) as session:
-            leads = await open_leads(session, org_id=actor.org_id, user_id=actor.user_id)
-        await client.views_publish(user_id=event["user"], view=home_view(name=actor.name, leads=leads))
+        await publish_home(deps.database, client, org_id=actor.org_id, user_id=actor.user_id)
 
     @app.event("app_mention")
     async def app_mention(event: dict[str, Any], client: AsyncWebClient) -> None:

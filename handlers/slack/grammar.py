@@ -17,19 +17,29 @@ USAGE: dict[str, str] = {
     "status": "/lead status <id|email> <status> [reason...]",
     "note": "/lead note <id|email> [--private] <text, @mention teammates>",
     "remind": "/lead remind <id|email> <when> [message]  |  /lead remind list  |  /lead remind cancel <number>",
+    "assign": "/lead assign <id|email> <@user> [reason]  |  /lead assign cancel <request number>",
     "workflows": "/lead workflows [run <workflow id> <id|email>]",
-    "admin": "/lead admin integrations",
+    "admin": (
+        "/lead admin [integrations | approvals-channel <#channel|off> | assignment none|round_robin|least_busy"
+        " | capacity <n|off> [@user] | away <@user> on|off | expiry <hours>]"
+    ),
 }
 #: Who sees a usage line in `/lead help` (the listener checks the role again).
 ROLE_USAGE: dict[str, dict[str, str]] = {
-    "rep": {"workflows": "/lead workflows"},
+    "rep": {
+        "workflows": "/lead workflows",
+        "assign": "/lead assign <id|email> <@user> [reason]  (a manager approves)  |  /lead assign cancel <request number>",
+    },
     "manager": {},
 }
 ADMIN_ONLY = ("admin",)
 #: Subcommands of the contract that later slices provide; answered honestly until they exist.
-LATER = ("assign", "score", "rules")
+LATER = ("score", "rules")
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+ONE_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
+STRATEGIES = ("none", "round_robin", "least_busy")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 _CREATE_KEYS = ("company", "source", "tags")
 
@@ -119,6 +129,61 @@ class RemindCancel:
 
 
 @dataclass(frozen=True)
+class Assign:
+    ref: str
+    slack_user_id: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class AssignCancel:
+    assignment_id: int
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    pass
+
+
+@dataclass(frozen=True)
+class AdminApprovalsChannel:
+    channel_id: str | None  # None: off (managers get DMs)
+
+
+@dataclass(frozen=True)
+class AdminStrategy:
+    strategy: str
+
+
+@dataclass(frozen=True)
+class AdminCapacity:
+    capacity: int | None  # None: no limit
+    slack_user_id: str | None  # None: the organization's default
+
+
+@dataclass(frozen=True)
+class AdminAway:
+    slack_user_id: str
+    away: bool
+
+
+@dataclass(frozen=True)
+class AdminExpiry:
+    hours: int
+
+
+AdminCommand = (
+    AdminIntegrations
+    | AdminSettings
+    | AdminApprovalsChannel
+    | AdminStrategy
+    | AdminCapacity
+    | AdminAway
+    | AdminExpiry
+)
+
+
+@dataclass(frozen=True)
 class Later:
     subcommand: str
 
@@ -135,7 +200,15 @@ Command = (
     | RemindCancel
     | Workflows
     | RunWorkflow
+    | Assign
+    | AssignCancel
     | AdminIntegrations
+    | AdminSettings
+    | AdminApprovalsChannel
+    | AdminStrategy
+    | AdminCapacity
+    | AdminAway
+    | AdminExpiry
     | Later
 )
 
@@ -179,10 +252,10 @@ def parse(text: str) -> Command:
         return _remind(rest)
     if sub == "workflows":
         return _workflows(rest)
+    if sub == "assign":
+        return _assign(rest)
     if sub == "admin":
-        if rest.lower() != "integrations":
-            raise UsageError("the admin view is `integrations`" if rest else "say which admin view", "admin")
-        return AdminIntegrations()
+        return _admin(rest)
     raise UsageError(f"I don't know `{head}`", None)
 
 
@@ -292,3 +365,79 @@ def _workflows(rest: str) -> Workflows | RunWorkflow:
     if not number.isdigit() or int(number) <= 0 or len(number) > 9:
         raise UsageError(f"`{words[1]}` is not a workflow number (see `/lead workflows`)", "workflows")
     return RunWorkflow(workflow_id=int(number), ref=words[2])
+
+
+def _assign(rest: str) -> Assign | AssignCancel:
+    words = rest.split(maxsplit=2)
+    if words and words[0].lower() == "cancel":
+        number = words[1].removeprefix("#") if len(words) == 2 else ""
+        if not number.isdigit() or int(number) <= 0 or len(number) > 18:
+            raise UsageError("give the number of the request to cancel", "assign")
+        return AssignCancel(int(number))
+    if len(words) < 2:
+        raise UsageError("give the lead and the new owner as an @mention", "assign")
+    mention = ONE_MENTION.match(words[1])
+    if mention is None:
+        raise UsageError(f"`{words[1]}` is not a teammate; @mention them", "assign")
+    reason = words[2].strip() if len(words) == 3 else None
+    return Assign(ref=words[0], slack_user_id=mention.group(1), reason=reason or None)
+
+
+def _on_off(word: str) -> bool:
+    if word.lower() in ("on", "yes", "true"):
+        return True
+    if word.lower() in ("off", "no", "false"):
+        return False
+    raise UsageError(f"say `on` or `off`, not `{word}`", "admin")
+
+
+def _admin(rest: str) -> AdminCommand:
+    words = rest.split()
+    if not words:
+        return AdminSettings()
+    what, args = words[0].lower(), words[1:]
+    if what == "integrations" and not args:
+        return AdminIntegrations()
+    if what in ("settings", "assignments") and not args:
+        return AdminSettings()
+    if what == "approvals-channel" and len(args) == 1:
+        if args[0].lower() in ("off", "none"):
+            return AdminApprovalsChannel(None)
+        channel = CHANNEL.match(args[0])
+        if channel is None:
+            raise UsageError(f"`{args[0]}` is not a channel; pick one with #", "admin")
+        return AdminApprovalsChannel(channel.group(1))
+    if what == "assignment" and len(args) == 1:
+        strategy = args[0].lower().replace("-", "_")
+        if strategy not in STRATEGIES:
+            raise UsageError(f"the strategy is one of {', '.join(STRATEGIES)}", "admin")
+        return AdminStrategy(strategy)
+    if what == "capacity" and len(args) in (1, 2):
+        value = args[0].lower()
+        if value in ("off", "none"):
+            capacity = None
+        elif value.isdigit() and 0 < int(value) <= 100_000:
+            capacity = int(value)
+        else:
+            raise UsageError(f"`{args[0]}` is not a capacity; give a number of open leads or `off`", "admin")
+        user = None
+        if len(args) == 2:
+            mention = ONE_MENTION.match(args[1])
+            if mention is None:
+                raise UsageError(f"`{args[1]}` is not a teammate; @mention them", "admin")
+            user = mention.group(1)
+        return AdminCapacity(capacity, user)
+    if what == "away" and len(args) == 2:
+        mention = ONE_MENTION.match(args[0])
+        if mention is None:
+            raise UsageError(f"`{args[0]}` is not a teammate; @mention them", "admin")
+        return AdminAway(mention.group(1), _on_off(args[1]))
+    if what == "expiry" and len(args) == 1:
+        hours = args[0].lower().removesuffix("h")
+        if not hours.isdigit() or not 1 <= int(hours) <= 720:
+            raise UsageError("the expiry is a number of hours from 1 to 720", "admin")
+        return AdminExpiry(int(hours))
+    known = ("integrations", "approvals-channel", "assignment", "capacity", "away", "expiry")
+    if what in known:
+        raise UsageError(f"`{what}` needs different arguments", "admin")
+    raise UsageError(f"unknown admin setting `{words[0]}`", "admin")

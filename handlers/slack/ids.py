@@ -15,6 +15,9 @@ class Action(StrEnum):
     LEAD_ADD_NOTE = "lead-add-note"
     LEAD_CHANGE_STATUS = "lead-change-status"
     LEAD_REASSIGN = "lead-reassign"
+    LEAD_REASSIGN_APPROVE = "lead-reassign-approve"
+    LEAD_REASSIGN_REJECT = "lead-reassign-reject"
+    LEAD_REASSIGN_CANCEL = "lead-reassign-cancel"
     LEAD_REMIND = "lead-remind"
     LEAD_SCORE = "lead-score-details"
     LIST_PAGE = "lead-list-page"
@@ -30,6 +33,7 @@ class View(StrEnum):
     ADD_NOTE = "lead-add-note"
     CHANGE_STATUS = "lead-change-status"
     REMIND = "lead-remind"
+    REASSIGN = "lead-reassign"
 
 
 class Block(StrEnum):
@@ -47,6 +51,7 @@ class Block(StrEnum):
     REASON = "reason"
     WHEN = "when"
     MESSAGE = "message"
+    ASSIGNEE = "assignee"
 
 
 class Payload(BaseModel):
@@ -68,6 +73,10 @@ class PageRequest(Payload):
 
 class ReminderRef(Payload):
     reminder_id: int
+
+
+class AssignmentRef(Payload):
+    assignment_id: int
 
 
 class MemberRef(Payload):

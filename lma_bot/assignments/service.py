@@ -43,10 +43,12 @@ def _now() -> dt.datetime:
 
 
 class DuplicatePending(Conflict):
-    """A request for this lead is already waiting; ``existing`` points at it."""
+    """A request for this lead is already waiting; ``existing_id`` points at it."""
 
     def __init__(self, existing: LeadAssignment) -> None:
-        self.existing = existing
+        # Plain values: the session (and its objects) is gone by the time the caller reads them.
+        self.existing_id = existing.id
+        self.lead_id = existing.lead_id
         super().__init__(
             f"lead {existing.lead_id} already has a pending reassignment request (#{existing.id}); "
             "wait for its decision, or its requester can cancel it"
@@ -59,11 +61,16 @@ class AlreadyDecided(Conflict):
     def __init__(
         self, assignment: LeadAssignment, decided_by: User | None, status: str | None = None
     ) -> None:
-        self.assignment = assignment
-        self.decided_by = decided_by
+        self.assignment_id = assignment.id
+        self.lead_id = assignment.lead_id
         self.status = status or assignment.status
+        self.decided_by = (
+            Person(id=decided_by.id, name=decided_by.name, slack_user_id=decided_by.slack_user_id)
+            if decided_by is not None
+            else None
+        )
         who = f" by {decided_by.name}" if decided_by is not None else ""
-        super().__init__(f"request #{assignment.id} was already {self.status}{who}")
+        super().__init__(f"request #{self.assignment_id} was already {self.status}{who}")
 
 
 # --- settings -------------------------------------------------------------------------------------------

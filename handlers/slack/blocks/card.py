@@ -53,6 +53,14 @@ def lead_card(card: LeadCard, notes: list[NoteView]) -> list[dict[str, Any]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Latest notes*\n" + "\n".join(lines))))
     else:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Latest notes*\n_No notes yet._")))
+    if card.assignments:
+        lines = []
+        for a in card.assignments:
+            to = user_ref(a.to_slack_id, a.to_name)
+            by = f" by {user_ref(a.by_slack_id, a.by_name)}" if (a.by_slack_id or a.by_name) else ""
+            reason = f": {esc(a.reason)[:120]}" if a.reason else ""
+            lines.append(f"{slack_date(a.at, '{date_short_pretty}')} · {a.status} → {to}{by}{reason}")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Last assignments*\n" + "\n".join(lines))))
     reminder = slack_date(card.next_reminder_at) if card.next_reminder_at else "_none set_"
     blocks.append(
         ContextBlock(elements=[MarkdownTextObject(text=f":alarm_clock: Next reminder: {reminder}")])
