@@ -94,7 +94,7 @@ async def _post(
     client: AsyncWebClient, channel: str, *, text: str, blocks: list[dict[str, Any]]
 ) -> dict[str, str] | None:
     try:
-        response = await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        response = await client.chat_postMessage(channel=channel, text=text, blocks=blocks or None)
     except SlackApiError as exc:
         log.warning("slack.assignment.post_failed channel=%s error=%s", channel, exc.response.get("error"))
         return None
@@ -365,7 +365,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             actor = await actor_for(body, client)
             answer = await decide(deps, client, actor, ref.assignment_id, approve=approve)
             if answer is not None:
-                await respond(text=answer.text, **EPHEMERAL)
+                if body.get("response_url"):
+                    await respond(text=answer.text, **EPHEMERAL)
+                else:  # a click in the App Home: no response_url; refresh it and tell by DM
+                    await refresh_homes(
+                        deps.database, client, org_id=actor.org_id, user_ids=[actor.user_id], managers=False
+                    )
+                    await _dm(client, actor.slack_user_id, text=answer.text, blocks=[])
 
     async def cancel_click(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="assignment_cancel"):
