@@ -6,6 +6,8 @@ the unit of work (``async with database.uow(org_id) as session``).
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +29,7 @@ from lma_bot.leads.schemas import (
 )
 from lma_bot.models import Lead, User
 from lma_bot.models.lead import LEAD_STATUSES
+from lma_bot.scoring import engine as scoring
 from lma_bot.workflows import service as workflows
 
 PAGE_SIZE = 10
@@ -99,6 +102,7 @@ async def create_lead(
     if lead.assigned_to_id is None:  # automatic assignment by the organization's strategy
         await assignments.auto_assign(session, org_id=org_id, lead=lead, actor_id=actor_id)
     await workflows.lead_created(session, org_id=org_id, lead=lead, actor_id=actor_id)
+    await scoring.lead_changed(session, org_id=org_id, lead_id=lead.id)
     return lead
 
 
@@ -211,6 +215,14 @@ async def change_status(
     )
     await workflows.status_changed(
         session, org_id=org_id, lead=lead, previous=previous, actor_id=actor_id, reason=reason
+    )
+    await scoring.record_event(
+        session,
+        org_id=org_id,
+        lead_id=lead.id,
+        event_type="status_changed",
+        dedupe_key=f"status:{lead.id}:{uuid.uuid4().hex}",
+        properties={"from": previous, "to": status},
     )
     return lead, previous
 

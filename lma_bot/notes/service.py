@@ -12,6 +12,7 @@ from lma_bot.errors import InvalidInput
 from lma_bot.leads.service import can_see_private, get_lead
 from lma_bot.models import Lead, LeadNote, User
 from lma_bot.models.note import NOTE_TYPES
+from lma_bot.scoring import engine as scoring
 from lma_bot.workflows import service as workflows
 
 MAX_NOTE_LENGTH = 4000
@@ -90,6 +91,15 @@ async def add_note(
         content=text,
         is_private=is_private,
         actor_id=author_id,
+    )
+    await scoring.record_event(
+        session,
+        org_id=org_id,
+        lead_id=lead.id,
+        event_type="note_added",
+        dedupe_key=f"note:{note.id}",
+        occurred_at=note.created_at,
+        properties={"note_type": note_type, "is_private": is_private},
     )
     return note, lead
 

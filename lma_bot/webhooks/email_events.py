@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lma_bot.activity.service import record
 from lma_bot.leads import repository as leads
 from lma_bot.models import Communication, Lead, WebhookEvent
+from lma_bot.scoring import engine as scoring
 from lma_bot.webhooks.service import Incoming, Outcome
 from lma_bot.webhooks.types import EmailEvent
 
@@ -34,6 +35,17 @@ KIND_TO_STATUS = {
     "dropped": "failed",
 }
 ENGAGEMENT = frozenset({"opened", "clicked", "replied"})
+#: The scoring event each provider event kind is (kinds not listed are not scored).
+SCORED_EVENTS = {
+    "processed": "email_sent",
+    "delivered": "email_delivered",
+    "opened": "email_opened",
+    "clicked": "email_clicked",
+    "replied": "email_replied",
+    "bounced": "email_bounced",
+    "complained": "email_complained",
+    "unsubscribed": "email_unsubscribed",
+}
 
 
 def next_delivery_status(current: str | None, kind: str) -> str | None:
@@ -126,4 +138,14 @@ async def process(session: AsyncSession, org_id: int, stored: WebhookEvent) -> O
             "reason": event.get("reason"),
         },
     )
+    if lead is not None and kind in SCORED_EVENTS:
+        await scoring.record_event(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            event_type=SCORED_EVENTS[kind],
+            dedupe_key=f"webhook:{stored.id}",
+            occurred_at=occurred,
+            properties={"message_id": event.get("message_id"), "url": event.get("url")},
+        )
     return Outcome("processed", {lead.id} if lead else set())

@@ -18,6 +18,7 @@ from lma_bot.jsonschemas import validate_document
 from lma_bot.leads.service import DuplicateLead, change_status, create_lead, resolve_lead
 from lma_bot.models import Communication, User, WebhookEvent, Workflow, WorkflowExecution
 from lma_bot.notes.service import add_note
+from lma_bot.scoring import engine as scoring
 from lma_bot.users import repository as users
 from lma_bot.webhooks import n8n
 from lma_bot.webhooks.service import Outcome
@@ -60,6 +61,7 @@ async def process(session: AsyncSession, org_id: int, event: WebhookEvent) -> Ou
             after=after,
             metadata={"source": "n8n", "webhook_event_id": event.id},
         )
+        await scoring.lead_changed(session, org_id=org_id, lead_id=lead.id)
     elif isinstance(message, n8n.SetStatus):
         await change_status(
             session,
@@ -119,6 +121,15 @@ async def process(session: AsyncSession, org_id: int, event: WebhookEvent) -> Ou
             entity_id=lead.id,
             after=message.event.properties,
             metadata={"source": "n8n", "webhook_event_id": event.id},
+        )
+        await scoring.record_event(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            event_type=message.event.name,
+            dedupe_key=f"webhook:{event.id}",
+            occurred_at=message.event.occurred_at,
+            properties=message.event.properties,
         )
     return Outcome("processed", {lead.id})
 
