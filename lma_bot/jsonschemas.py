@@ -42,6 +42,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                 "properties": {
                     "warm_threshold": {"type": "integer"},
                     "hot_threshold": {"type": "integer"},
+                    "hysteresis": {"type": "integer", "minimum": 0},
                     "hot_alert_channel": {"type": ["string", "null"]},
                     "decay_points": {"type": "integer", "minimum": 0},
                     "decay_every_days": {"type": "integer", "minimum": 1},

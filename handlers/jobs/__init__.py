@@ -70,12 +70,19 @@ async def _assignment_notices(ctx: JobContext) -> None:
     await notices(ctx)
 
 
+async def _decay_scores(ctx: JobContext) -> None:
+    from handlers.jobs.scoring import decay
+
+    await decay(ctx)
+
+
 JOBS: list[Job] = [
     Job("reminders.dispatch", 1.0, _dispatch_reminders),
     Job("reminders.reconcile", 300.0, _reconcile_reminders),
     Job("email.send", 1.0, _send_emails),
     Job("email.reconcile", 300.0, _reconcile_emails),
     Job("reminders.digest", 300.0, _send_digests),
+    Job("scoring.decay", 3600.0, _decay_scores),
     Job("assignments.expire", 60.0, _expire_assignments),
     Job("assignments.notices", 60.0, _assignment_notices),
 ]

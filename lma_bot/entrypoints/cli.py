@@ -268,6 +268,48 @@ async def _cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> 
         await runtime.close()
 
 
+async def _cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.redis import RedisKeys, open_redis
+    from lma_bot.scoring.publish import ScorePublisher
+    from lma_bot.scoring.rescore import rescore
+
+    def progress(done: int, total: int) -> None:
+        if args.json or (not sys.stderr.isatty() and done not in (0, total)):
+            return
+        width = 30
+        filled = width * done // total if total else width
+        sys.stderr.write(f"\rrescoring [{'#' * filled}{'.' * (width - filled)}] {done}/{total} leads")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    async def work(database: Database) -> int:
+        if args.org not in await database.organization_ids(include_inactive=True):
+            raise UsageError(f"no organization {args.org}")
+        assert runtime.settings.redis_url is not None
+        redis = await open_redis(runtime.settings.redis_url)
+        try:
+            publisher = ScorePublisher(redis, RedisKeys(runtime.settings.redis_prefix))
+            summary = await rescore(database, args.org, publisher=publisher, progress=progress)
+        finally:
+            await redis.aclose()
+        if args.json:
+            _out(json.dumps(summary.as_json()))
+        else:
+            _out(
+                f"rescored organization {summary.org_id}: {summary.leads} leads, {summary.rules} active rules; "
+                f"{summary.changed} scores changed (+{summary.points_added}/-{summary.points_removed} points, "
+                f"{summary.history_rows} history rows, {summary.became_hot} became hot) in {summary.seconds:.1f} s"
+            )
+        return 0
+
+    runtime = await open_runtime(settings)
+    try:
+        return await _with_database(runtime, work)
+    finally:
+        await runtime.close()
+
+
 async def _cmd_workflows_add(args: argparse.Namespace, settings: Settings) -> int:
     from lma_bot.workflows.conditions import parse_trigger, validate_conditions
     from lma_bot.workflows.service import create_workflow
@@ -416,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay_cmd = add(webhooks, "replay", _cmd_webhooks_replay, "process a stored delivery again")
     replay_cmd.add_argument("event_id", type=_positive_int, metavar="EVENT_ID")
+    rescore_cmd = add(
+        commands, "rescore", _cmd_rescore, "recompute an organization's lead scores (set-based)"
+    )
+    rescore_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
     workflows = commands.add_parser(
         "workflows", help="n8n workflows triggered by lead events"
     ).add_subparsers(dest="workflows_command", required=True, metavar="ACTION")
