@@ -25,6 +25,7 @@ import contextlib
 import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -151,14 +152,15 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         self.clock = clock
         self.running = 0
         self.peak = 0
-        self._slots: asyncio.Semaphore | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Jobs wait in a queue (no task each: the ack path only appends); up to ``limit`` workers run them.
+        self._queue: deque[tuple[Callable[..., Awaitable[None]], AsyncBoltRequest, float]] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def pending(self) -> int:
-        """Jobs started and not finished (running or waiting for a slot)."""
-        return len(self._tasks)
+        """Jobs started and not finished (running or queued)."""
+        return len(self._queue) + self.running
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -169,10 +171,11 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         return self._session
 
     def start(self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest) -> None:
-        self._share_session(request)
-        task = asyncio.ensure_future(self._run(function, request, self.clock()))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queue.append((function, request, self.clock()))
+        if len(self._workers) < self.limit:
+            worker = asyncio.ensure_future(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
 
     def _share_session(self, request: AsyncBoltRequest) -> None:
         """Point the (copied) request's ``respond`` and ``client`` at the pooled session."""
@@ -184,37 +187,38 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         if isinstance(client, AsyncWebClient) and client.session is None:
             client.session = session
 
-    async def _run(
-        self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest, queued_at: float
-    ) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.limit)
-        async with self._slots:
-            waited = self.clock() - queued_at
-            budget = min(self.ack_priority, self.max_defer - waited)
-            await self.gate.wait_idle(budget)
-            self.running += 1
-            self.peak = max(self.peak, self.running)
+    async def _work(self) -> None:
+        while self._queue:
+            function, request, queued_at = self._queue.popleft()
+            budget = min(self.ack_priority, self.max_defer - (self.clock() - queued_at))
+            self.running += 1  # counted from here, so ``pending`` never misses a job taken off the queue
             try:
+                await self.gate.wait_idle(budget)
+                self.peak = max(self.peak, self.running)
+                self._share_session(request)
                 await to_runnable_function(internal_func=function, logger=self.logger, request=request)
             finally:
                 self.running -= 1
 
     async def drain(self, seconds: float) -> bool:
         """Wait for every started job to finish (True), or give up after ``seconds`` (False)."""
-        tasks = list(self._tasks)
-        if not tasks:
-            return True
-        _, still = await asyncio.wait(tasks, timeout=seconds)
-        return not still
+        deadline = time.monotonic() + seconds
+        while self._workers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(list(self._workers), timeout=remaining)
+        return True
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Let started jobs finish (up to ``grace`` seconds), cancel the rest, close the pooled session."""
         if not await self.drain(grace):
             log.warning("slack.lazy.cancelled pending=%s", self.pending)
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._queue.clear()
+            workers = list(self._workers)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
