@@ -959,6 +959,8 @@ def summarize(plan_json: dict[str, Any]) -> tuple[str, list[str], float]:
 
 def statement_mode(sql: str) -> str:
     """Which step of `find` (see ``lma_bot.leads.repository.page_rows``) a statement is."""
+    if "AS counts" in sql:
+        return "word counts"
     if "AS walk" in sql:
         return "walk"
     if "AS matched" in sql:
@@ -1143,10 +1145,13 @@ def render(
         f"- `find` strategy (`lma_bot/leads/repository.py`): one index-only statement counts each word's lookup "
         f"entries up to {repository.FIND_SELECTIVE:,} (`word counts`); if the rarest word has fewer, its "
         "entries **drive** (all its leads fetched and sorted, each other word one probe of `pk_lead_search_terms` "
-        f"per candidate); otherwise the page **walk**s the newest {repository.FIND_WINDOW:,} leads past the "
-        "cursor on `idx_leads_org_created_at`, each word one probe per lead, and stops at the page; if that window "
-        "does not fill the page, an **intersect** statement joins the words' entries, with the words written into "
-        "the SQL so it is always planned for them. Column *find path*: what the slowest variant ran.",
+        "per candidate); otherwise the page **walk**s the newest leads past the cursor on "
+        "`idx_leads_org_created_at`, each word one probe of `pk_lead_search_terms` per lead, stopping at the page: "
+        f"first at most {repository.FIND_FIRST_WINDOW:,} leads, then (if they held some matches but not a page) "
+        f"{repository.FIND_WINDOW:,}; if a window held no match at all, or the long one not a page, an "
+        "**intersect** statement hash-joins the words' entries (a FULL JOIN of index-only range scans), with every "
+        "value written into its SQL so it is always planned for them. Column *find path*: the statements the "
+        "slowest variant ran.",
         f"- Rows checked: {n_ok} of {n_checked} variant pages (ids, order and has-next) equal the same page "
         "computed directly on `leads` as the owner (`search_vector @@ to_tsquery('simple', 'w:* & ...')`, "
         "`tags @> ARRAY[t]`, `(created_at, id) < cursor`, ...).",

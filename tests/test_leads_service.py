@@ -220,17 +220,23 @@ async def test_tag_pages_walk_forward_and_back(db: Database) -> None:
 
 
 @pytest.mark.parametrize(
-    ("selective", "window"),
-    [(2000, 3000), (1, 3000), (1, 3)],
-    ids=["drive", "walk", "walk-then-intersect"],
+    ("selective", "first", "window"),
+    [(2000, 500, 3000), (1, 500, 3000), (1, 2, 3000), (1, 2, 3), (1, 1, 1)],
+    ids=["drive", "walk", "short-walk-then-walk", "walks-then-intersect", "intersect"],
 )
 async def test_find_pages_are_exact_whichever_way_they_are_found(
-    db: Database, owner_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, selective: int, window: int
+    db: Database,
+    owner_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    selective: int,
+    first: int,
+    window: int,
 ) -> None:
     """Every way `find` can look (drive from a selective word, walk the newest leads, or join the words'
     entries when the walk's window is too short) gives the pages a direct query on ``leads`` gives: newest
     first by (created_at, id), ties included, soft-deleted leads left out, forward and back."""
     monkeypatch.setattr(repository, "FIND_SELECTIVE", selective)
+    monkeypatch.setattr(repository, "FIND_FIRST_WINDOW", first)
     monkeypatch.setattr(repository, "FIND_WINDOW", window)
     org = await new_org(db)
     for i in range(40):

@@ -54,6 +54,8 @@ FIND_SELECTIVE = 2000
 """A word with fewer lookup entries than this is *selective*: all its leads are fetched and sorted."""
 FIND_WINDOW = 3000
 """When every word is common, at most this many of the newest leads are read looking for the page."""
+FIND_FIRST_WINDOW = 500
+"""...after a first look at this many: no match there and the words are rare together, so join their entries."""
 
 
 class FindMode(StrEnum):
@@ -68,6 +70,7 @@ class FindMode(StrEnum):
 class FindPlan:
     mode: FindMode
     driver: int = 0  # index (in ``search_terms`` order, duplicates removed) of the word that drives
+    window: int = 0  # WALK: how many of the newest leads to read at most (0: FIND_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,16 @@ def find_words(text: str) -> list[_Word]:
     return [_Word(t, prefix_upper_bound(t)) for t in dict.fromkeys(search_terms(text))]
 
 
-def word_counts(org_id: int, text: str) -> Select[Any]:
+def word_counts(
+    org_id: int, text: str, *, after: Cursor | None = None, before: Cursor | None = None
+) -> Select[Any]:
     """For each word of a `find` text, how many lookup entries start with it, counted up to FIND_SELECTIVE
-    (an index-only scan that stops there): one row, one column per word."""
+    (an index-only scan that stops there): one row, one column per word (``c0``, ``c1``, ...). With several
+    words, when every one is common, also ``together``: how many of the newest FIND_FIRST_WINDOW leads past the
+    cursor have them all (else NULL; PostgreSQL only runs that subquery when the CASE needs it)."""
+    words = find_words(text)
     columns = []
-    for i, word in enumerate(find_words(text)):
+    for i, word in enumerate(words):
         entries = (
             select(LeadSearchTerm.lead_id)
             .where(LeadSearchTerm.organization_id == org_id, *word.conditions(LeadSearchTerm.term))
@@ -106,7 +114,18 @@ def word_counts(org_id: int, text: str) -> Select[Any]:
             .subquery(f"w{i}")
         )
         columns.append(select(func.count()).select_from(entries).scalar_subquery().label(f"c{i}"))
-    return select(*columns)
+    if len(words) < 2:
+        return select(*columns)
+    counts = select(*columns).offset(0).subquery("counts")  # OFFSET 0: each count runs once
+    window = _walk_window(org_id, after, before, FIND_FIRST_WINDOW)
+    together = (
+        select(func.count())
+        .select_from(window)
+        .where(*(_has_word(org_id, window.c.id, w) for w in words))
+        .scalar_subquery()
+    )
+    common = and_(*(counts.c[f"c{i}"] >= FIND_SELECTIVE for i in range(len(words))))
+    return select(*counts.c, case((common, together), else_=None).label("together"))
 
 
 def find_plan(counts: Sequence[int]) -> FindPlan:
@@ -115,6 +134,24 @@ def find_plan(counts: Sequence[int]) -> FindPlan:
     if counts[driver] < FIND_SELECTIVE:
         return FindPlan(FindMode.DRIVE, driver)
     return FindPlan(FindMode.WALK, driver)
+
+
+def _walk_window(org_id: int, after: Cursor | None, before: Cursor | None, size: int) -> Any:
+    """The ids and created_at of the newest ``size`` leads past the cursor, read on idx_leads_org_created_at.
+
+    Soft-deleted leads are not filtered here (they have no lookup entries, so no probe matches them, and the
+    page's join to ``leads`` checks ``deleted_at`` again): every other index on (organization_id, created_at)
+    is partial on ``deleted_at IS NULL``, and a generic plan once read ``idx_leads_org_owner_created`` whole
+    (140,000 entries, then a sort) for a page-2 window."""
+    return _ordered(
+        select(Lead.id, Lead.created_at).where(
+            Lead.organization_id == org_id, *_keyset(Lead.created_at, Lead.id, after, before)
+        ),
+        Lead.created_at,
+        Lead.id,
+        before,
+        size - 1,
+    ).subquery("walk")
 
 
 def _has_word(org_id: int, lead_id: Any, word: _Word) -> Any:
@@ -230,23 +267,15 @@ def _find_page(
     if plan.mode is FindMode.WALK:
         # The newest FIND_WINDOW leads past the cursor (idx_leads_org_created_at), each word probed per lead;
         # the probes run on the window's rows, before the page's leads are joined.
-        window = _ordered(
-            select(Lead.id, Lead.created_at).where(
-                Lead.organization_id == org_id,
-                Lead.deleted_at.is_(None),
-                *_keyset(Lead.created_at, Lead.id, after, before),
-            ),
-            Lead.created_at,
-            Lead.id,
-            before,
-            FIND_WINDOW - 1,
-        ).subquery("walk")
+        window = _walk_window(org_id, after, before, plan.window or FIND_WINDOW)
         stmt = (
             select(Lead, User)
             .select_from(window)
             .join(Lead, and_(Lead.organization_id == org_id, Lead.id == window.c.id))
         )
-        stmt = _with_owner(stmt).where(*(_has_word(org_id, window.c.id, w) for w in words))
+        stmt = _with_owner(stmt).where(
+            Lead.deleted_at.is_(None), *(_has_word(org_id, window.c.id, w) for w in words)
+        )
         return _ordered(stmt, window.c.created_at, window.c.id, before, limit)
     # The intersect statement carries no parameters at all (organization, words and cursor are in its text):
     # PostgreSQL plans it for these values every time, so a cached generic plan can never replace that plan.
@@ -305,8 +334,10 @@ async def page_rows(
     before: Cursor | None,
     limit: int,
 ) -> list[tuple[Lead, User | None]]:
-    """Run ``page``: for `find`, first count each word's entries (``word_counts``) to choose how (``find_plan``);
-    a walk that did not fill the page falls back to joining the words' entries."""
+    """Run ``page``: for `find`, first count each word's entries (``word_counts``) to choose how (``find_plan``).
+    A walk reads FIND_FIRST_WINDOW leads, then FIND_WINDOW if they held some matches but not a page; when a
+    window held no match at all (for several words, ``together`` tells before any walk), or the long one not a
+    page, the words' entries are joined (intersect)."""
 
     async def run(find: FindPlan | None) -> list[tuple[Lead, User | None]]:
         stmt = page(org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit, find=find)
@@ -314,10 +345,21 @@ async def page_rows(
 
     if query.text is None:
         return await run(None)
-    counts = [int(c) for c in (await session.execute(word_counts(org_id, query.text))).one()]
-    plan = find_plan(counts)
-    rows = await run(plan)
-    if plan.mode is FindMode.WALK and len(rows) <= limit:
+    row = (await session.execute(word_counts(org_id, query.text, after=after, before=before))).one()
+    words = len(find_words(query.text))
+    plan = find_plan([int(c) for c in row[:words]])
+    if plan.mode is not FindMode.WALK:
+        return await run(plan)
+    together = row[words] if words > 1 else None
+    if together == 0:  # none of the newest leads has every word: they are rare together
+        return await run(FindPlan(FindMode.INTERSECT, plan.driver))
+    if together is not None and together <= limit:  # some: a longer walk should fill the page
+        rows = await run(FindPlan(FindMode.WALK, plan.driver, FIND_WINDOW))
+    else:
+        rows = await run(FindPlan(FindMode.WALK, plan.driver, FIND_FIRST_WINDOW))
+        if rows and len(rows) <= limit:
+            rows = await run(FindPlan(FindMode.WALK, plan.driver, FIND_WINDOW))
+    if len(rows) <= limit:
         rows = await run(FindPlan(FindMode.INTERSECT, plan.driver))
     return rows
 
