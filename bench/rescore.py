@@ -1,0 +1,299 @@
+"""`lma-bot rescore` (set-based SQL) against a naive per-lead Python loop, on the same data in the same run.
+
+One organization with N leads (default 100,000), 20 rules (10 on fields, 10 on events, with counts, windows
+and every repeat policy) and 10 events per lead (1,000,000), built with ``INSERT ... SELECT`` as the owner.
+Then:
+
+- **ours**: the real command, ``lma-bot rescore --org ID --json`` in a subprocess as an operator runs it
+  (runtime role, row-level security, history rows, ``lead_rule_scores``, ``lead_score:{id}`` in Redis);
+- **naive**: for each lead, one query for the lead and one for its events (as the runtime role, in one
+  transaction), and the reference evaluator (:func:`lma_bot.scoring.rules.evaluate`) in Python.
+
+Scores must be identical for every lead (exit 1 otherwise). Targets: ours <= 10 s and >= 20x the naive loop.
+
+    .venv/bin/python bench/rescore.py            # full: 100,000 leads, 1,000,000 events
+    .venv/bin/python bench/rescore.py --quick    # 10,000 leads, 100,000 events
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    RESULTS,
+    command_line,
+    create_database,
+    drop_database,
+    load_average,
+    machine_info,
+    server_info,
+    server_url_from,
+    write_results,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from lma_bot.config import DEFAULT_APP_ROLE
+from lma_bot.db import Database
+from lma_bot.dbadmin import migrate
+from lma_bot.orgs.schemas import OrganizationCreate
+from lma_bot.orgs.service import create_organization
+from lma_bot.scoring import engine
+from lma_bot.scoring.rules import EventFact, evaluate
+from lma_bot.scoring.service import RuleInput, create_rule
+
+SECTION = "rescore"
+ROOT = Path(__file__).resolve().parent.parent
+
+FIELD_RULES: list[tuple[str, dict[str, Any], int]] = [
+    ("web source", {"field": "source", "op": "eq", "value": "web"}, 5),
+    ("VP title", {"field": "job_title", "op": "contains", "value": "vp"}, 10),
+    ("VIP tag", {"field": "tags", "op": "contains", "value": "vip"}, 8),
+    ("500+ employees", {"field": "custom_fields.employees", "op": "gte", "value": 500}, 7),
+    ("free mail", {"field": "email", "op": "matches", "value": r"@(gmail|yahoo)\.com$"}, -5),
+    ("late stage", {"field": "status", "op": "in", "value": ["qualified", "proposal"]}, 15),
+    ("acme", {"field": "company", "op": "starts_with", "value": "acme"}, 3),
+    ("enterprise plan", {"field": "custom_fields.plan", "op": "eq", "value": "enterprise"}, 12),
+    ("do not contact", {"field": "do_not_contact", "op": "eq", "value": True}, -20),
+    ("no phone", {"not": {"field": "phone", "op": "exists", "value": True}}, -2),
+]
+EVENT_RULES: list[tuple[str, dict[str, Any], int, str, int | None]] = [
+    ("opens", {"event": "email_opened"}, 2, "at_most", 5),
+    ("clicks", {"event": "email_clicked"}, 3, "once_per_event", None),
+    ("3 opens in 7 days", {"event": "email_opened", "count": 3, "within_days": 7}, 10, "once_per_lead", None),
+    ("replied", {"event": "email_replied"}, 15, "once_per_lead", None),
+    ("bounced", {"event": "email_bounced"}, -10, "once_per_lead", None),
+    ("meetings", {"event": "meeting_booked"}, 25, "at_most", 2),
+    (
+        "web clicker",
+        {"all": [{"event": "email_clicked"}, {"field": "source", "op": "eq", "value": "web"}]},
+        4,
+        "once_per_event",
+        None,
+    ),
+    (
+        "engaged, not bounced",
+        {
+            "all": [
+                {"event": "email_clicked", "count": 2, "within_days": 30},
+                {"not": {"event": "email_bounced"}},
+            ]
+        },
+        6,
+        "once_per_lead",
+        None,
+    ),
+    ("pricing twice a day", {"event": "pricing_page_viewed", "count": 2, "within_days": 1}, 6, "at_most", 3),
+    (
+        "reply or meeting",
+        {"any": [{"event": "email_replied"}, {"event": "meeting_booked"}]},
+        5,
+        "once_per_event",
+        None,
+    ),
+]
+
+BUILD_LEADS = """
+INSERT INTO leads (organization_id, email, first_name, company, job_title, source, status, phone, tags,
+                   custom_fields, do_not_contact, created_at)
+SELECT :org,
+       'lead' || i || CASE i % 7 WHEN 0 THEN '@gmail.com' WHEN 1 THEN '@yahoo.com' ELSE '@corp' || (i % 997) || '.com' END,
+       'Lead' || i,
+       (ARRAY['Acme', 'Globex', 'Initech', 'Acme Labs', 'Umbrella'])[1 + i % 5],
+       (ARRAY['VP Sales', 'Engineer', 'CTO', 'SVP Marketing', 'Analyst', NULL])[1 + i % 6],
+       (ARRAY['web', 'ads', 'referral', 'event'])[1 + (i / 3) % 4],
+       (ARRAY['new', 'contacted', 'qualified', 'proposal', 'lost'])[1 + (i / 7) % 5],
+       CASE WHEN i % 4 = 0 THEN NULL ELSE '+1555' || i END,
+       CASE i % 10 WHEN 0 THEN ARRAY['vip']::varchar[] WHEN 1 THEN ARRAY['q4', 'vip']::varchar[] ELSE ARRAY['q4']::varchar[] END,
+       jsonb_build_object('employees', (i * 37) % 2000, 'plan', (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3]),
+       i % 50 = 0,
+       now() - interval '200 days'
+FROM generate_series(1, :n) AS i
+"""
+BUILD_EVENTS = """
+INSERT INTO lead_events (organization_id, lead_id, event_type, occurred_at, dedupe_key)
+SELECT :org, :first + (i % :n),
+       (ARRAY['email_opened', 'email_opened', 'email_opened', 'email_opened', 'email_clicked', 'email_clicked',
+              'email_delivered', 'email_delivered', 'pricing_page_viewed', 'email_replied', 'email_bounced',
+              'meeting_booked'])[1 + (hashint % 12)],
+       timestamptz '2026-08-01 00:00+00' + ((hashint / 12) % (90 * 24 * 60)) * interval '1 minute',
+       'bench:' || i
+FROM (SELECT i, abs(hashtext(i::text)) AS hashint FROM generate_series(0, :events - 1) AS i) s
+"""
+
+
+async def build(owner_url: str, app: Database, n: int, events_per_lead: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    org_id = await app.next_organization_id()
+    async with app.uow(org_id) as session:
+        await create_organization(session, org_id=org_id, data=OrganizationCreate(name="Bench"))
+        for name, criteria, points in FIELD_RULES:
+            await create_rule(
+                session,
+                org_id=org_id,
+                data=RuleInput(name=name, criteria=criteria, points=points),
+                actor=None,
+            )
+        for name, criteria, points, policy, limit in EVENT_RULES:
+            data = RuleInput(
+                name=name, criteria=criteria, points=points, repeat_policy=policy, repeat_limit=limit
+            )
+            await create_rule(session, org_id=org_id, data=data, actor=None)
+    owner = create_async_engine(owner_url)
+    async with owner.begin() as conn:
+        await conn.execute(text(BUILD_LEADS), {"org": org_id, "n": n})
+        first = (
+            await conn.execute(text("SELECT min(id) FROM leads WHERE organization_id = :o"), {"o": org_id})
+        ).scalar_one()
+        await conn.execute(
+            text(BUILD_EVENTS), {"org": org_id, "n": n, "first": first, "events": n * events_per_lead}
+        )
+    async with owner.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM ANALYZE leads, lead_events"))
+    await owner.dispose()
+    return org_id, time.perf_counter() - started
+
+
+async def naive(app: Database, org_id: int) -> tuple[dict[int, int], float]:
+    """Per lead: read it, read its events, evaluate every rule in Python."""
+    started = time.perf_counter()
+    scores: dict[int, int] = {}
+    async with app.uow(org_id) as session:
+        rules = (await engine.load_config(session, org_id)).rules
+        ids = [
+            int(i)
+            for i in (
+                await session.execute(
+                    text("SELECT id FROM leads WHERE organization_id = :o ORDER BY id"), {"o": org_id}
+                )
+            ).scalars()
+        ]
+        lead_sql = text("SELECT * FROM leads WHERE organization_id = :o AND id = :id")
+        events_sql = text(
+            "SELECT event_type, occurred_at, id FROM lead_events WHERE organization_id = :o AND lead_id = :id"
+        )
+        for lead_id in ids:
+            lead = dict((await session.execute(lead_sql, {"o": org_id, "id": lead_id})).mappings().one())
+            events = [
+                EventFact(str(r[0]), r[1], int(r[2]))
+                for r in await session.execute(events_sql, {"o": org_id, "id": lead_id})
+            ]
+            scores[lead_id] = sum(evaluate(rule, lead, events).points for rule in rules)
+    return scores, time.perf_counter() - started
+
+
+def run_cli(owner_url: str, redis_url: str, org_id: int) -> tuple[dict[str, Any], float]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": owner_url,
+        "REDIS_URL": redis_url,
+        "LMA_REDIS_PREFIX": "bench-rescore:",
+    }
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("lma-bot")), "rescore", "--org", str(org_id), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"lma-bot rescore failed ({done.returncode}): {done.stderr.strip()}")
+    return json.loads(done.stdout), wall
+
+
+async def main(args: argparse.Namespace, argv: list[str]) -> int:
+    server_url = server_url_from(args.server_url)
+    redis_url = args.redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    n = 10_000 if args.quick else args.leads
+    per_lead = 10
+    bench = await create_database(server_url, prefix="lma_bench_rescore")
+    try:
+        await migrate(bench.owner_url, DEFAULT_APP_ROLE)
+        app = Database.from_url(bench.app_url, pool_size=2, application_name="bench rescore")
+        try:
+            org_id, build_s = await build(bench.owner_url, app, n, per_lead)
+            load_before = load_average()
+            summary, ours_wall = run_cli(bench.owner_url, redis_url, org_id)
+            second, second_wall = run_cli(bench.owner_url, redis_url, org_id)
+            expected, naive_s = await naive(app, org_id)
+            load_after = load_average()
+            async with app.uow(org_id) as session:
+                got = {
+                    int(r[0]): int(r[1]) for r in await session.execute(text("SELECT id, score FROM leads"))
+                }
+                adds_up = (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FROM leads l WHERE score <> coalesce((SELECT sum(score_change) "
+                            "FROM lead_score_history h WHERE h.organization_id = l.organization_id AND h.lead_id = l.id), 0)"
+                        )
+                    )
+                ).scalar_one()
+            owner = create_async_engine(bench.owner_url)
+            server = await server_info(owner)
+            await owner.dispose()
+        finally:
+            await app.dispose()
+    finally:
+        if not args.keep:
+            await drop_database(server_url, bench.db_name)
+    mismatched = sum(1 for lead, score in expected.items() if got.get(lead) != score)
+    ours_s = float(summary["seconds"])
+    ratio = naive_s / ours_wall
+    verdict = (
+        f"ours {ours_wall:.2f} s wall ({ours_s:.2f} s in the rescore) {'<=' if ours_wall <= 10 else '>'} 10 s; "
+        f"{ratio:.1f}x the naive loop ({'>=' if ratio >= 20 else '<'} 20x); "
+        f"scores identical for {len(expected) - mismatched:,} of {len(expected):,} leads; "
+        f"{adds_up} leads whose score differs from their history sum"
+    )
+    print(verdict)
+    section = f"""## rescore: `lma-bot rescore` (set-based SQL) vs a naive per-lead Python loop
+
+- Command: `{command_line("bench/rescore.py", argv)}`
+- Date (UTC): {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}
+- Machine: {machine_info(server)}
+- Data: 1 organization, {n:,} leads, {len(FIELD_RULES) + len(EVENT_RULES)} rules ({len(FIELD_RULES)} on fields incl. regex, custom fields, tags; {len(EVENT_RULES)} on events with counts, 1-30 day windows, once_per_lead / once_per_event / at_most N, mixed with field conditions), {n * per_lead:,} events over 90 days (7 types). Built in {build_s:.1f} s (owner `INSERT ... SELECT`, then `VACUUM ANALYZE`).
+- Load average (1 min) before / after measuring: {load_before[0]:.2f} / {load_after[0]:.2f}
+
+| variant | seconds | leads/s | result |
+|---|---:|---:|---|
+| ours: `lma-bot rescore --org {org_id} --json` (subprocess, wall) | {ours_wall:.2f} | {n / ours_wall:,.0f} | {summary["changed"]:,} scores changed, {summary["history_rows"]:,} history rows, rescore itself {ours_s:.2f} s |
+| ours again (nothing to change) | {second_wall:.2f} | {n / second_wall:,.0f} | {second["changed"]} changed, {second["history_rows"]} history rows |
+| naive: per lead 2 queries + Python evaluator | {naive_s:.2f} | {n / naive_s:,.0f} | scores computed in Python |
+
+**Verdict: {verdict}.** Targets: <= 10 s and >= 20x the naive loop, identical scores.
+
+- **ours** runs as an operator would (`DATABASE_URL` = the owner's URL; the command connects as the runtime role `lma_app`, so row-level security applies), including process start-up, the per-range `FOR UPDATE` lock of the leads, history rows, `lead_rule_scores` upserts, `leads.score`/temperature updates and the `lead_score:{{id}}` writes to Redis. The second run shows the cost when nothing changed.
+- **naive**: one transaction as `lma_app`; for each lead `SELECT * FROM leads WHERE id = ...` and its events, then `lma_bot.scoring.rules.evaluate` for each of the 20 rules (the same reference the tests hold the SQL to).
+"""
+    if not args.no_write:
+        write_results(SECTION, section, RESULTS)
+    return 0 if mismatched == 0 and adds_up == 0 else 1
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--server-url", help="PostgreSQL server URL (user may create databases and roles)")
+    parser.add_argument("--redis-url", help="Redis URL (default $REDIS_URL or redis://127.0.0.1:6379/0)")
+    parser.add_argument("--leads", type=int, default=100_000, help="leads (default 100,000; 10 events each)")
+    parser.add_argument("--quick", action="store_true", help="10,000 leads, 100,000 events")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway database")
+    parser.add_argument("--no-write", action="store_true", help=f"do not touch {RESULTS.name}")
+    return parser.parse_args(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args(sys.argv), sys.argv)))
