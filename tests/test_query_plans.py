@@ -85,7 +85,9 @@ async def test_next_page_seeks_by_index_instead_of_sorting(db: Database, owner_e
 async def _prepared_plans(db: Database, org: int, statement: object) -> dict[str, str]:
     """The statement as asyncpg sends it (``$n`` parameters), ``PREPARE``d and explained with a custom and with
     a generic plan: a cached statement may switch to the generic one after five executions."""
-    compiled = statement.compile(dialect=asyncpg.dialect())  # type: ignore[attr-defined]
+    compiled = statement.compile(  # type: ignore[attr-defined]
+        dialect=asyncpg.dialect(), compile_kwargs={"render_postcompile": True}
+    )
     params = compiled.construct_params()
     values = [params[name] for name in compiled.positiontup]
 

@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -87,10 +99,6 @@ class _Word:
         if self.upper is not None:
             conds.append(column < (_sql_literal(self.upper) if literal else self.upper))
         return conds
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def find_words(text: str) -> list[_Word]:
@@ -193,14 +201,15 @@ def _keyset(
 
 
 def _sql_literal(value: int | str | dt.datetime) -> Any:
-    """``value`` written into the SQL text (for statements planned for their values, see ``_Word``)."""
+    """``value`` written into the SQL text when the statement is executed (for statements planned for their
+    values, see ``_Word``). SQLAlchemy quotes it, and caches the compiled statement as for any parameter."""
     if isinstance(value, bool) or not isinstance(value, int | str | dt.datetime):
         raise TypeError(f"no literal for {value!r}")
     if isinstance(value, int):
-        return literal_column(str(int(value)))
+        return bindparam(None, value, type_=Integer, literal_execute=True)
     if isinstance(value, dt.datetime):
-        return literal_column(_quote(value.isoformat()) + "::timestamptz")
-    return literal_column(_quote(value)).collate("C")
+        return bindparam(None, value, type_=DateTime(timezone=True), literal_execute=True)
+    return bindparam(None, value, type_=Text, literal_execute=True).collate("C")
 
 
 def _ordered(
