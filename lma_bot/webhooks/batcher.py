@@ -147,6 +147,14 @@ class EventProcessor:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
+        # One processing transaction at a time in this process (worker, sweeper, the batcher's inline flushes):
+        # concurrent ones touching the same leads in different orders would deadlock.
+        self.lock = asyncio.Lock()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing handed over is waiting or being processed, and no processing transaction is open."""
+        return self._idle.is_set() and not self.lock.locked()
 
     def submit(self, org_id: int, event_ids: list[int]) -> None:
         if event_ids:
@@ -172,6 +180,7 @@ class EventProcessor:
         await self._idle.wait()
 
     async def _work(self) -> None:
+        backoff = 0.5
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -186,9 +195,23 @@ class EventProcessor:
                 else:
                     del self._queue[org_id]
                 try:
-                    await self.process(org_id, event_ids=take)
-                except Exception:  # rows stay ``received``; the sweeper retries them
-                    log.exception("webhook.processing_failed org=%s events=%s", org_id, len(take))
+                    result = await self.process(org_id, event_ids=take)
+                except Exception as exc:  # the database is away: rows stay ``received``, try again later
+                    log.warning(
+                        "webhook.processing_failed org=%s events=%s error=%s retry_in=%.1fs",
+                        org_id,
+                        len(take),
+                        type(exc).__name__,
+                        backoff,
+                    )
+                    self._queue.setdefault(org_id, [])[:0] = take
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.5
+                if result.retry_ids:  # lost to a concurrent transaction (another process): again shortly
+                    await asyncio.sleep(0.05)
+                    self._queue.setdefault(org_id, []).extend(result.retry_ids)
             self._since = None
             self._idle.set()
 
@@ -204,7 +227,7 @@ class EventProcessor:
     ) -> IngestResult:
         """Claim and process ``received`` events of one organization in one transaction (``process_many``)."""
         result = IngestResult()
-        async with self.database.uow(org_id) as session:
+        async with self.lock, self.database.uow(org_id) as session:
             events = await claim_received(
                 session, org_id=org_id, event_ids=event_ids, older_than=older_than, limit=self.chunk
             )
@@ -237,8 +260,8 @@ class EventProcessor:
         for org_id in await self.database.organization_ids(include_inactive=True):
             while True:
                 result = await self.process(org_id, older_than=self.stale_after)
-                done += len(result.event_ids)
-                if len(result.event_ids) < self.chunk:
+                done += len(result.event_ids) - len(result.retry_ids)
+                if not result.event_ids or result.retry_ids:  # (fewer than a chunk: others hold some, go on)
                     break
         if done:
             log.warning("webhook.swept events=%s", done)
@@ -311,8 +334,8 @@ class IngestBatcher:
         """Store ``events`` durably (and process them, or hand them to the processor); the result once
         committed. Raises what the transaction raised (a database outage) or NonceReused for this delivery."""
         if len(events) > self.direct_limit or self._task is None or self._stopping:
-            async with self.database.uow(org_id) as session:
-                return await ingest(
+            async with self.processor.lock, self.database.uow(org_id) as session:
+                result = await ingest(
                     session,
                     org_id=org_id,
                     integration_id=integration_id,
@@ -320,6 +343,8 @@ class IngestBatcher:
                     events=events,
                     processor=processor,
                 )
+            self.processor.submit(org_id, result.retry_ids)
+            return result
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._pending.append(_Waiter(org_id, Delivery(integration_id, provider, events), processor, future))
         self._wake.set()
@@ -350,7 +375,9 @@ class IngestBatcher:
             idle = False  # what arrived during this flush goes at once
 
     async def _flush(self, batch: list[_Waiter]) -> None:
-        flush = _Flush(batch, inline=len(batch) <= self.inline_limit)
+        # Inline only when no deferred event is waiting: events are then processed in arrival order, and never
+        # in two transactions of this process at once.
+        flush = _Flush(batch, inline=len(batch) <= self.inline_limit and self.processor.idle)
         try:
             results, deferred = await self._transaction(flush)
         except BaseException as exc:
@@ -399,14 +426,22 @@ class IngestBatcher:
                         continue
                     results[index] = outcome.result
                     if flush.inline:
-                        await self._process_inline(
+                        await self._inline(
                             session, org_id, flush.waiters[index], outcome.new_ids, outcome.result
                         )
+                        if outcome.result.retry_ids:
+                            deferred.setdefault(org_id, []).extend(outcome.result.retry_ids)
                     elif outcome.new_ids:
                         outcome.result.received = len(outcome.new_ids)
                         deferred.setdefault(org_id, []).extend(outcome.new_ids)
                 await session.flush()
         return results, deferred
+
+    async def _inline(
+        self, session: AsyncSession, org_id: int, waiter: _Waiter, new_ids: list[int], result: IngestResult
+    ) -> None:
+        async with self.processor.lock:
+            await self._process_inline(session, org_id, waiter, new_ids, result)
 
     @staticmethod
     async def _process_inline(

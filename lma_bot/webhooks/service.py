@@ -63,6 +63,9 @@ class IngestResult:
     lead_ids: set[int] = field(default_factory=set)
     event_ids: list[int] = field(default_factory=list)
     received: int = 0  # stored, processing deferred (status ``received``; processed shortly after the answer)
+    retry_ids: list[int] = field(
+        default_factory=list
+    )  # hit a transient conflict: left ``received``, to retry
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -321,6 +324,13 @@ async def run_event(
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # the database went away: nothing is stored, the sender retries (503)
+        if transient(exc):  # a deadlock or serialization failure says nothing about the event: try again
+            log.info(
+                "webhook.retry event=%s provider=%s error=%s", event.id, event.provider, _error_text(exc)
+            )
+            result.retry_ids.append(event.id)
+            result.received += 1
+            return
         status, error = "failed", _error_text(exc)
         log.warning("webhook.failed event=%s provider=%s error=%s", event.id, event.provider, error)
     except DomainError as exc:
@@ -403,6 +413,14 @@ async def record_outcomes(session: AsyncSession, *, org_id: int, outcomes: Outco
                 "errors": [e for _, _, e in outcomes],
             },
         )
+
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
+
+
+def transient(exc: DBAPIError) -> bool:
+    """A conflict with a concurrent transaction, gone if the same work is run again."""
+    return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def _error_text(exc: DBAPIError) -> str:
