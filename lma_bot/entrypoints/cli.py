@@ -124,6 +124,14 @@ async def _cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.playground.server import run_playground
+
+    port = args.port if args.port is not None else settings.port
+    await run_playground(settings, demo=args.demo, port=port, wait=_wait_for_signal)
+    return 0
+
+
 async def _with_database(runtime: Runtime, work: Callable[[Database], Awaitable[int]]) -> int:
     url = runtime.settings.database_url
     assert url is not None
@@ -408,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub: Any, name: str, handler: Callable[..., Awaitable[int]], help_text: str
     ) -> argparse.ArgumentParser:
         command: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        command.set_defaults(handler=handler, long_running=name in ("serve", "scheduler"))
+        command.set_defaults(handler=handler, long_running=name in ("serve", "scheduler", "playground"))
         command.add_argument("--json", action="store_true", help="print JSON on stdout")
         return command
 
@@ -417,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=None, help="default: $PORT or 8080")
     add(commands, "scheduler", _cmd_scheduler, "run the scheduler process (reminders, expiries, decay)")
+    playground = add(
+        commands,
+        "playground",
+        _cmd_playground,
+        "the bot with a local Slack stand-in at 127.0.0.1:PORT/playground",
+    )
+    playground.add_argument("--demo", action="store_true", help="seed a demo organization (50 leads, ...)")
+    playground.add_argument("--port", type=_positive_int, default=None, help="default: $PORT or 8080")
 
     orgs = commands.add_parser("orgs", help="manage organizations").add_subparsers(
         dest="orgs_command", required=True, metavar="ACTION"
