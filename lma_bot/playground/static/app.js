@@ -433,15 +433,14 @@ function renderModal(view, errors) {
   const close = async () => { await api("close", {view_id: view.id}); };
   const submit = async () => {
     const btn = root.querySelector(".submit");
+    const typed = snapshot(root);
     if (btn) btn.disabled = true;
     const answer = await api("submit", {view_id: view.id, values: stateValues(content)});
     if (answer.errors) {
-      S.modalErrors = answer.errors;
       renderModal(view, answer.errors);
-      restoreValues(root, S.lastValues);
+      restoreValues(root, typed);  // Slack keeps what was typed and shows the errors beside it
     } else if (btn) btn.disabled = false;
   };
-  S.lastValues = null;
   root.append(h("div", {class: "overlay"},
     h("div", {class: "modal", role: "dialog", "aria-label": plain(view.title), "data-view-id": view.id,
       "data-callback-id": view.callback_id || ""},
@@ -449,7 +448,7 @@ function renderModal(view, errors) {
       content,
       h("footer", {},
         h("button", {type: "button", class: "btn cancel", onclick: close}, plain(view.close) || "Cancel"),
-        view.submit ? h("button", {type: "button", class: "btn primary submit", onclick: (ev) => { S.lastValues = snapshot(root); submit(ev); }}, plain(view.submit)) : null))));
+        view.submit ? h("button", {type: "button", class: "btn primary submit", onclick: submit}, plain(view.submit)) : null))));
 }
 
 function snapshot(root) {
