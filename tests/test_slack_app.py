@@ -350,8 +350,9 @@ async def test_help_and_unknown_subcommand(env: SlackEnv) -> None:
     assert "/lead create <email>" in body
     await env.command("help")
     assert "/lead note <id|email> [--private]" in _text(await env.reply())
-    status, body = await env.command("score 1")
-    assert "not available in this version" in body
+    status, body = await env.command("score 1 adjust 10 because")
+    assert "say how much: `+10`, `-5` or `=50`" in body
+    assert "/lead score <id|email> [adjust" in body
 
 
 # --------------------------------------------------------------------------------- people and teams

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lma_bot.config import Settings
+
+if TYPE_CHECKING:
+    from handlers.slack.clients import BotClients
 from lma_bot.db import Database
 from lma_bot.redis import AnyRedis, RedisKeys
 
@@ -19,6 +22,17 @@ class JobContext:
     redis: AnyRedis
     keys: RedisKeys
     state: dict[str, Any] = field(default_factory=dict)  # a job's long-lived helpers (clients, caches)
+
+
+def bot_clients(ctx: JobContext) -> BotClients:
+    """The process's Slack bot clients (one token cache shared by every job)."""
+    from handlers.slack.clients import BotClients
+
+    found = ctx.state.get("bot_clients")
+    if not isinstance(found, BotClients):
+        found = BotClients(ctx.settings, ctx.database)
+        ctx.state["bot_clients"] = found
+    return found
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,16 @@ once; Slack is called after the commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from handlers.jobs import JobContext
+from handlers.jobs import JobContext, bot_clients
 from handlers.slack.assignments import after_settled
 from handlers.slack.blocks.assignments import nobody_eligible_dm
+from handlers.slack.clients import ClientFor
 from handlers.slack.notify import send_dm
 from lma_bot.assignments import service
 from lma_bot.db import Database
 
 log = logging.getLogger(__name__)
-
-ClientFor = Callable[[int], Awaitable[AsyncWebClient | None]]
 
 
 async def expire_requests(database: Database, client_for: ClientFor) -> int:
@@ -65,9 +61,7 @@ async def notify_nobody_eligible(database: Database, client_for: ClientFor) -> i
 
 
 def _client_for(ctx: JobContext) -> ClientFor:
-    from handlers.jobs.reminders import reminders_for
-
-    return reminders_for(ctx).client_for
+    return bot_clients(ctx).client_for
 
 
 async def expire(ctx: JobContext) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from handlers.jobs import JobContext
 from handlers.slack.blocks.reminders import (
@@ -30,17 +28,16 @@ from handlers.slack.blocks.reminders import (
     reminder_failed_dm,
     reminder_text,
 )
+from handlers.slack.clients import BotClients
 from lma_bot.config import Settings
-from lma_bot.crypto import SecretBox
 from lma_bot.db import Database
 from lma_bot.failpoints import failpoint
-from lma_bot.models import Lead, Organization, User
+from lma_bot.models import Lead, User
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
 from lma_bot.reminders.digest import claim_digests
 from lma_bot.reminders.queue import DueQueue, Member
 from lma_bot.reminders.quiet import next_allowed
-from lma_bot.workspaces.service import find_installation
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +62,6 @@ PERMANENT_ERRORS = frozenset(
 #: the queue. Both stay far inside service.SEND_TIMEOUT.
 MAX_INLINE_RETRY_AFTER = 20.0
 CLAIM_LEASE_SECONDS = 120.0
-TOKEN_CACHE_SECONDS = 300.0
 
 
 class _NotYourTurn(Exception):
@@ -97,13 +93,12 @@ class ReminderDispatcher:
     pace_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    _tokens: dict[int, tuple[float, str | None]] = field(default_factory=dict)
-    _clients: dict[str, AsyncWebClient] = field(default_factory=dict)
+    clients: BotClients | None = None
 
     def __post_init__(self) -> None:
         self.queue = DueQueue(self.redis, self.keys)
-        keys = self.settings.encryption_keys
-        self.box = SecretBox(keys) if keys else None
+        if self.clients is None:
+            self.clients = BotClients(self.settings, self.database)
 
     # -- the jobs --------------------------------------------------------------------------------------
 
@@ -373,32 +368,8 @@ class ReminderDispatcher:
     # -- Slack clients ---------------------------------------------------------------------------------
 
     async def client_for(self, org_id: int) -> AsyncWebClient | None:
-        token = await self._token(org_id)
-        if token is None:
-            return None
-        client = self._clients.get(token)
-        if client is None:
-            client = AsyncWebClient(token=token, base_url=self.settings.slack_api_url, timeout=10)
-            self._clients[token] = client
-        return client
-
-    async def _token(self, org_id: int) -> str | None:
-        if not (self.settings.slack_client_id and self.settings.slack_client_secret):
-            return self.settings.slack_bot_token
-        cached = self._tokens.get(org_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        token = None
-        if self.box is not None:
-            async with self.database.uow(org_id) as session:
-                team_id = (
-                    await session.execute(select(Organization.slack_team_id).where(Organization.id == org_id))
-                ).scalar_one_or_none()
-                if team_id:
-                    found = await find_installation(session, org_id=org_id, team_id=team_id, box=self.box)
-                    token = found.bot_token if found is not None else None
-        self._tokens[org_id] = (time.monotonic() + TOKEN_CACHE_SECONDS, token)
-        return token
+        assert self.clients is not None  # set in __post_init__
+        return await self.clients.client_for(org_id)
 
 
 def _retry_after(headers: Any) -> float:

@@ -15,7 +15,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import context
-from handlers.slack import actions, assignments, commands, events, reminders, views
+from handlers.slack import actions, assignments, commands, events, reminders, scoring, views
 from handlers.slack.deps import SlackDeps
 from handlers.slack.guard import SlackGateway
 from handlers.slack.lazy import BoundedLazyListenerRunner, bound_lazy_listeners
@@ -76,6 +76,7 @@ def build_bolt(deps: SlackDeps, authorizer: Authorizer) -> AsyncApp:
     actions.register(app, deps)
     views.register(app, deps)
     reminders.register(app, deps)
+    scoring.register(app, deps)
     assignments.register(app, deps)
     events.register(app, deps)
     bound_lazy_listeners(app, deps.ack_gate)
@@ -90,6 +91,7 @@ async def _slack_ctx(app: web.Application) -> AsyncIterator[None]:
         redis=app[context.REDIS],
         keys=app[context.REDIS_KEYS],
         cards=LeadCardCache(app[context.REDIS], app[context.REDIS_KEYS]),
+        scores=app.get(context.SCORES),
     )
     box = SecretBox(settings.encryption_keys) if settings.encryption_keys else None
     authorizer = Authorizer(deps, box)

@@ -13,7 +13,7 @@ from handlers.slack import flows
 from handlers.slack.actor import provision, resolve_actor, slack_profile
 from handlers.slack.blocks.card import lead_card
 from handlers.slack.blocks.lists import lead_page
-from handlers.slack.blocks.modals import add_note_modal, change_status_modal, coming_soon_modal
+from handlers.slack.blocks.modals import add_note_modal, change_status_modal
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors
 from handlers.slack.ids import Action, LeadRef, MemberRef, ModalContext, PageRequest
@@ -21,9 +21,6 @@ from lma_bot.errors import InvalidInput, PermissionDenied
 from lma_bot.leads.service import STATUS_TRANSITIONS
 
 EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
-COMING_SOON = {
-    Action.LEAD_SCORE: "Score details",
-}  # the Reassign button is handled in handlers.slack.assignments
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -91,10 +88,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
             await client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    async def coming_soon(body: dict[str, Any], client: AsyncWebClient) -> None:
-        feature = COMING_SOON.get(Action(body["actions"][0]["action_id"]), "This")
-        await client.views_open(trigger_id=body["trigger_id"], view=coming_soon_modal(feature))
-
     async def add_mentioned(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="add_mentioned"):
             actor = await _actor(deps, client, body)
@@ -117,6 +110,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     app.action(re.compile(f"^{Action.LIST_PAGE}-(prev|next)$"))(ack=just_ack, lazy=[list_page])
     app.action(Action.LEAD_ADD_NOTE)(ack=just_ack, lazy=[open_note_form])
     app.action(Action.LEAD_CHANGE_STATUS)(ack=just_ack, lazy=[open_status_form])
-    for action in COMING_SOON:
-        app.action(action)(ack=just_ack, lazy=[coming_soon])
     app.action(re.compile(f"^{Action.USER_ADD_MENTIONED}-"))(ack=just_ack, lazy=[add_mentioned])

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import assignments as assignment_flows
-from handlers.slack import flows
+from handlers.slack import flows, scoring
 from handlers.slack import reminders as reminder_flows
 from handlers.slack import workflows as workflow_flows
 from handlers.slack.actor import Actor, resolve_actor
@@ -36,13 +36,18 @@ from handlers.slack.grammar import (
     Command,
     Create,
     Help,
-    Later,
     ListLeads,
     Note,
     Remind,
     RemindCancel,
     RemindList,
+    RuleActive,
+    RuleForm,
+    Rules,
     RunWorkflow,
+    Score,
+    ScoreAdjust,
+    ScoreLock,
     Show,
     Status,
     UsageError,
@@ -63,12 +68,9 @@ EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": F
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def ack_lead(ack: AsyncAck, command: dict[str, Any]) -> None:
         try:
-            parsed = parse(command.get("text", ""))
+            parse(command.get("text", ""))
         except UsageError as exc:
             await ack(text=usage_text(exc), response_type="ephemeral")
-            return
-        if isinstance(parsed, Later):
-            await ack(text=f"`/lead {parsed.subcommand}` is not available in this version of lma-bot yet.")
             return
         await ack()
 
@@ -77,7 +79,17 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             parsed = parse(command.get("text", ""))
         except UsageError:
             return  # answered by the ack
-        if isinstance(parsed, Later):
+        if isinstance(parsed, RuleForm):
+            # The form first (the trigger_id expires 3 s after the command); only admins get it.
+            async with answer_errors(respond, what="rule_form"):
+                actor = await resolve_actor(
+                    deps,
+                    client,
+                    team_id=command["team_id"],
+                    team_domain=command.get("team_domain"),
+                    slack_user_id=command["user_id"],
+                )
+                await scoring.open_rule_form(deps, client, actor, command["trigger_id"], parsed.rule_id)
             return
         if isinstance(parsed, Create) and parsed.email is None:
             # Open the form first: the trigger_id expires 3 s after the command.
@@ -132,6 +144,26 @@ async def _dispatch(
         await respond(text="Your reminders", blocks=await reminder_flows.list_text(deps, actor), **EPHEMERAL)
     elif isinstance(parsed, RemindCancel):
         await respond(text=await reminder_flows.cancel(deps, actor, parsed.reminder_id), **EPHEMERAL)
+    elif isinstance(parsed, Score):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        await respond(
+            text=f"Score of lead #{lead_id}",
+            blocks=await scoring.breakdown(deps, actor, lead_id),
+            **EPHEMERAL,
+        )
+    elif isinstance(parsed, ScoreAdjust):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        await respond(
+            text=await scoring.adjust(deps, actor, lead_id, parsed.amount, parsed.reason), **EPHEMERAL
+        )
+    elif isinstance(parsed, ScoreLock):
+        lead_id = await flows.lead_id_for(deps, actor, parsed.ref)
+        await respond(text=await scoring.set_lock(deps, actor, lead_id, lock=parsed.lock), **EPHEMERAL)
+    elif isinstance(parsed, Rules):
+        await respond(text="Scoring rules", blocks=await scoring.rules_list(deps, actor), **EPHEMERAL)
+    elif isinstance(parsed, RuleActive):
+        rule = await scoring.set_active(deps, client, actor, parsed.rule_id, active=parsed.active)
+        await respond(text=rule, **EPHEMERAL)
     elif isinstance(parsed, Workflows):
         items = await workflow_flows.list_workflows(deps, actor)
         await respond(text="Workflows", blocks=workflows_list(items, can_run=actor.is_manager), **EPHEMERAL)

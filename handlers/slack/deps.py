@@ -10,6 +10,7 @@ from lma_bot.config import Settings
 from lma_bot.db import Database
 from lma_bot.leads.cache import LeadCardCache
 from lma_bot.redis import AnyRedis, RedisKeys
+from lma_bot.scoring.publish import ScorePublisher
 
 #: How long a Slack team's organization id is remembered (only found ones: a new workspace works at once).
 TEAM_CACHE_SECONDS = 30.0
@@ -72,6 +73,8 @@ class SlackDeps:
     redis: AnyRedis
     keys: RedisKeys
     cards: LeadCardCache
+    #: publishes score changes (Redis, hot alerts); rescoring after a rule change hands it its changes
+    scores: ScorePublisher | None = None
     #: Slack requests being answered; lazy listeners give way to them (``handlers.slack.lazy``).
     ack_gate: AckGate = field(default_factory=AckGate)
     #: Slack team id -> organization id.

@@ -18,6 +18,8 @@ USAGE: dict[str, str] = {
     "note": "/lead note <id|email> [--private] <text, @mention teammates>",
     "remind": "/lead remind <id|email> <when> [message]  |  /lead remind list  |  /lead remind cancel <number>",
     "assign": "/lead assign <id|email> <@user> [reason]  |  /lead assign cancel <request number>",
+    "score": "/lead score <id|email> [adjust +N|-N|=N <reason> | lock | unlock]",
+    "rules": "/lead rules [add | edit <number> | enable <number> | disable <number>]",
     "workflows": "/lead workflows [run <workflow id> <id|email>]",
     "admin": (
         "/lead admin [integrations | approvals-channel <#channel|off> | assignment none|round_robin|least_busy"
@@ -27,14 +29,14 @@ USAGE: dict[str, str] = {
 #: Who sees a usage line in `/lead help` (the listener checks the role again).
 ROLE_USAGE: dict[str, dict[str, str]] = {
     "rep": {
+        "score": "/lead score <id|email>",
+        "rules": "/lead rules",
         "workflows": "/lead workflows",
         "assign": "/lead assign <id|email> <@user> [reason]  (a manager approves)  |  /lead assign cancel <request number>",
     },
-    "manager": {},
+    "manager": {"rules": "/lead rules"},
 }
 ADMIN_ONLY = ("admin",)
-#: Subcommands of the contract that later slices provide; answered honestly until they exist.
-LATER = ("score", "rules")
 
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ONE_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -184,8 +186,37 @@ AdminCommand = (
 
 
 @dataclass(frozen=True)
-class Later:
-    subcommand: str
+class Score:
+    ref: str
+
+
+@dataclass(frozen=True)
+class ScoreAdjust:
+    ref: str
+    amount: str  # +N, -N or =N
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScoreLock:
+    ref: str
+    lock: bool
+
+
+@dataclass(frozen=True)
+class Rules:
+    pass
+
+
+@dataclass(frozen=True)
+class RuleForm:
+    rule_id: int | None  # None: a new rule
+
+
+@dataclass(frozen=True)
+class RuleActive:
+    rule_id: int
+    active: bool
 
 
 Command = (
@@ -196,6 +227,12 @@ Command = (
     | Status
     | Note
     | Remind
+    | Score
+    | ScoreAdjust
+    | ScoreLock
+    | Rules
+    | RuleForm
+    | RuleActive
     | RemindList
     | RemindCancel
     | Workflows
@@ -209,7 +246,6 @@ Command = (
     | AdminCapacity
     | AdminAway
     | AdminExpiry
-    | Later
 )
 
 
@@ -232,8 +268,6 @@ def parse(text: str) -> Command:
     rest = rest.strip()
     if sub == "help":
         return Help()
-    if sub in LATER:
-        return Later(sub)
     if sub == "create":
         return _create(rest)
     if sub == "show":
@@ -250,6 +284,10 @@ def parse(text: str) -> Command:
         return _note(rest)
     if sub == "remind":
         return _remind(rest)
+    if sub == "score":
+        return _score(rest)
+    if sub == "rules":
+        return _rules(rest)
     if sub == "workflows":
         return _workflows(rest)
     if sub == "assign":
@@ -351,6 +389,45 @@ def _remind(rest: str) -> Remind | RemindList | RemindCancel:
     if len(words) == 1:
         raise UsageError("say when, e.g. `in 2h`, `tomorrow 9am`, `fri 14:00`", "remind")
     return Remind(ref=words[0], words=words[1:])
+
+
+_AMOUNT = re.compile(r"^([+-]\d{1,6}|=-?\d{1,7})$")
+
+
+def _score(rest: str) -> Score | ScoreAdjust | ScoreLock:
+    words = rest.split(maxsplit=3)
+    if not words:
+        raise UsageError("give the lead", "score")
+    ref = words[0]
+    if len(words) == 1:
+        return Score(ref)
+    action = words[1].lower()
+    if action in ("lock", "unlock") and len(words) == 2:
+        return ScoreLock(ref, lock=action == "lock")
+    if action == "adjust":
+        if len(words) < 3 or not _AMOUNT.match(words[2]):
+            raise UsageError("say how much: `+10`, `-5` or `=50`, then why", "score")
+        if len(words) < 4:
+            raise UsageError("a manual adjustment needs a reason", "score")
+        return ScoreAdjust(ref, amount=words[2], reason=words[3].strip())
+    raise UsageError(f"unknown score action `{words[1]}`", "score")
+
+
+def _rules(rest: str) -> Rules | RuleForm | RuleActive:
+    words = rest.split()
+    if not words:
+        return Rules()
+    action = words[0].lower()
+    if action == "add" and len(words) == 1:
+        return RuleForm(None)
+    if action in ("edit", "enable", "disable"):
+        number = words[1].removeprefix("#") if len(words) == 2 else ""
+        if not number.isdigit() or int(number) <= 0 or len(number) > 9:
+            raise UsageError("give the rule's number (see `/lead rules`)", "rules")
+        if action == "edit":
+            return RuleForm(int(number))
+        return RuleActive(int(number), active=action == "enable")
+    raise UsageError(f"unknown rules action `{words[0]}`", "rules")
 
 
 def _workflows(rest: str) -> Workflows | RunWorkflow:

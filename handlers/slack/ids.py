@@ -26,6 +26,8 @@ class Action(StrEnum):
     REMINDER_SNOOZE_HOUR = "reminder-snooze-hour"
     REMINDER_SNOOZE_TOMORROW = "reminder-snooze-tomorrow"
     REMINDER_CANCEL = "reminder-cancel"
+    RULE_EDIT = "rule-edit"
+    RULE_TOGGLE = "rule-toggle"
 
 
 class View(StrEnum):
@@ -33,6 +35,7 @@ class View(StrEnum):
     ADD_NOTE = "lead-add-note"
     CHANGE_STATUS = "lead-change-status"
     REMIND = "lead-remind"
+    RULE = "scoring-rule"
     REASSIGN = "lead-reassign"
 
 
@@ -51,6 +54,12 @@ class Block(StrEnum):
     REASON = "reason"
     WHEN = "when"
     MESSAGE = "message"
+    RULE_NAME = "rule_name"
+    RULE_POINTS = "rule_points"
+    RULE_POLICY = "rule_policy"
+    RULE_LIMIT = "rule_limit"
+    RULE_PRIORITY = "rule_priority"
+    RULE_CRITERIA = "rule_criteria"
     ASSIGNEE = "assignee"
 
 
@@ -69,6 +78,10 @@ class PageRequest(Payload):
     query: LeadQuery
     after: Cursor | None = None
     before: Cursor | None = None
+
+
+class RuleRef(Payload):
+    rule_id: int
 
 
 class ReminderRef(Payload):

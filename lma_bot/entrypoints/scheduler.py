@@ -5,9 +5,10 @@ job is responsible for claiming its work atomically (see the scheduler issue).""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
@@ -18,6 +19,8 @@ from lma_bot.config import Settings
 from lma_bot.crypto import SecretBox
 from lma_bot.db import Database, runtime_database_url
 from lma_bot.redis import RedisKeys, open_redis
+from lma_bot.scoring.publish import ScorePublisher
+from lma_bot.scoring.publish import attach as attach_scores
 from lma_bot.workflows.dispatch import running
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,27 @@ def _guarded(job: Job) -> Callable[[JobContext], Awaitable[None]]:
             log.exception("job.failed job=%s", job.name)
 
     return run
+
+
+@contextlib.asynccontextmanager
+async def _scores(ctx: JobContext) -> AsyncIterator[None]:
+    """Score changes of this process's jobs (decay) go to Redis and raise hot-lead alerts after commit."""
+    from handlers.jobs import bot_clients
+    from handlers.slack.scoring import hot_alert_sender
+
+    on_hot = (
+        hot_alert_sender(ctx.database, bot_clients(ctx).client_for)
+        if ctx.settings.slack_signing_secret or ctx.settings.slack_bot_token
+        else None
+    )
+    publisher = ScorePublisher(ctx.redis, ctx.keys, on_hot=on_hot)
+    attach_scores(ctx.database, publisher)
+    ctx.state["scores"] = publisher
+    try:
+        yield
+    finally:
+        attach_scores(ctx.database, None)
+        await publisher.drain()
 
 
 async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]]) -> None:
@@ -62,7 +86,7 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
     try:
         # n8n workflow executions: what this process's jobs trigger goes out after commit, and the sweeper
         # (safe beside the web processes' own: rows are claimed with a lease) sends what a crash left
-        async with running(database, box):
+        async with running(database, box), _scores(ctx):
             scheduler.start()
             log.info("scheduler.started jobs=%s", ",".join(j.name for j in JOBS) or "(none)")
             try:

@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_workflows_ctx)
+    app.cleanup_ctx.append(_scoring_ctx)
     handlers.ops.setup(app)
     handlers.slack.setup(app)
     handlers.webhooks.setup(app)
@@ -68,3 +69,23 @@ async def _workflows_ctx(app: web.Application) -> AsyncIterator[None]:
     box = SecretBox(settings.encryption_keys) if settings.encryption_keys else None
     async with running(app[context.DATABASE], box):
         yield
+
+
+async def _scoring_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Score changes are published after their commit: ``lead_score:{id}``, the card cache, hot-lead alerts."""
+    from handlers.slack.clients import BotClients
+    from handlers.slack.scoring import hot_alert_sender
+    from lma_bot.scoring.publish import ScorePublisher, attach
+
+    settings, database = app[context.SETTINGS], app[context.DATABASE]
+    on_hot = (
+        hot_alert_sender(database, BotClients(settings, database).client_for)
+        if settings.slack_signing_secret
+        else None
+    )
+    publisher = ScorePublisher(app[context.REDIS], app[context.REDIS_KEYS], on_hot=on_hot)
+    attach(database, publisher)
+    app[context.SCORES] = publisher
+    yield
+    attach(database, None)
+    await publisher.drain()

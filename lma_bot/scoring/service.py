@@ -56,7 +56,7 @@ def check_rule(data: RuleInput) -> None:
 
 def _require_role(actor: User, roles: tuple[str, ...], what: str) -> None:
     if actor.role not in roles:
-        raise PermissionDenied(f"only {' or '.join(roles)}s can {what}")
+        raise PermissionDenied(f"only {' or '.join(f'{r}s' for r in roles)} can {what}")
 
 
 async def create_rule(

@@ -121,7 +121,3 @@ def info_modal(title: str, text: str) -> dict[str, Any]:
         blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
     )
     return view.to_dict()
-
-
-def coming_soon_modal(feature: str) -> dict[str, Any]:
-    return info_modal(feature, f"*{esc(feature)}* is coming soon to lma-bot. Nothing was changed.")
