@@ -75,6 +75,7 @@ async def test_next_page_seeks_by_index_instead_of_sorting(db: Database, owner_e
         (LeadQuery(filter=ListFilter.UNASSIGNED), "idx_leads_org_unassigned_created"),
         (LeadQuery(filter=ListFilter.STATUS, value="new"), "idx_leads_org_status_created"),
         (LeadQuery(filter=ListFilter.MINE), "idx_leads_org_owner_created"),
+        (LeadQuery(filter=ListFilter.HOT), "idx_leads_org_temperature_created"),
     ]:
         plan = await _plan(db, org, leads.page(org, query, viewer_id=1, after=cursor, before=None, limit=10))
         assert index in plan, plan

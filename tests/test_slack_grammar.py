@@ -43,6 +43,7 @@ from lma_bot.leads.schemas import LeadQuery, ListFilter
         ("list unassigned", ListLeads(LeadQuery(filter=ListFilter.UNASSIGNED))),
         ("list status:Qualified", ListLeads(LeadQuery(filter=ListFilter.STATUS, value="qualified"))),
         ("list tag:q4", ListLeads(LeadQuery(filter=ListFilter.TAG, value="q4"))),
+        ("list hot", ListLeads(LeadQuery(filter=ListFilter.HOT))),
         ("find acme corp", ListLeads(LeadQuery(text="acme corp"))),
         ("status 42 contacted", Status("42", "contacted", None)),
         ("status 42 Lost went with a competitor", Status("42", "lost", "went with a competitor")),

@@ -245,3 +245,27 @@ async def test_crossing_into_hot_alerts_the_owner_once(env: SlackEnv, db: Databa
     await env.reply(3)
     assert len(env.fake.calls_to("chat.postMessage")) == 1
     assert await _score(db, env.org_id, lead_id) == (58, "hot")
+
+
+async def test_list_hot_shows_only_hot_leads(env: SlackEnv, db: Database) -> None:
+    lead_id = await _lead(env, db)
+    async with db.uow(env.org_id) as session:
+        cold = await create_lead(
+            session,
+            org_id=env.org_id,
+            actor_id=env.users["U0REP"],
+            data=LeadCreate(email="cold@x.test", first_name="Cold"),
+        )
+        cold_id = cold.id
+    await env.command("list hot")
+    assert "No hot leads right now" in json.dumps(await env.reply())
+    await env.command(f"score {lead_id} adjust +60 demo booked", user="U0MGR")
+    await env.reply(2)
+    await env.command("list hot")
+    shown = [
+        LeadRef.model_validate_json(b["accessory"]["value"]).lead_id
+        for b in (await env.reply(3))["blocks"]  # type: ignore[union-attr]
+        if (b.get("accessory") or {}).get("action_id", "").startswith("lead-open")
+    ]
+    assert shown == [lead_id]
+    assert cold_id not in shown

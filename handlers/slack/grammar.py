@@ -12,7 +12,7 @@ USAGE: dict[str, str] = {
     "help": "/lead help",
     "create": "/lead create <email> [name...] [company=X] [source=X] [tags=a,b]   (no arguments: a form)",
     "show": "/lead show <id|email>",
-    "list": "/lead list [mine|unassigned|status:<status>|tag:<tag>]",
+    "list": "/lead list [mine|unassigned|hot|status:<status>|tag:<tag>]",
     "find": "/lead find <text>",
     "status": "/lead status <id|email> <status> [reason...]",
     "note": "/lead note <id|email> [--private] <text, @mention teammates>",
@@ -346,7 +346,7 @@ def _list_query(rest: str) -> LeadQuery:
     if len(rest.split()) != 1:
         raise UsageError("give one filter", "list")
     word = rest.lower()
-    if word in ("mine", "unassigned", "all"):
+    if word in ("mine", "unassigned", "all", "hot"):
         return LeadQuery(filter=ListFilter(word))
     kind, sep, value = word.partition(":")
     if sep and kind in ("status", "tag") and value:

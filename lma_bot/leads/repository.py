@@ -259,6 +259,8 @@ def page(
         stmt = stmt.where(Lead.assigned_to_id.is_(None))
     elif query.filter is ListFilter.STATUS:
         stmt = stmt.where(Lead.status == query.value)
+    elif query.filter is ListFilter.HOT:
+        stmt = stmt.where(Lead.lead_temperature == "hot")
     return _ordered(stmt.where(*_keyset(created, ident, after, before)), created, ident, before, limit)
 
 

@@ -75,6 +75,7 @@ class ListFilter(StrEnum):
     UNASSIGNED = "unassigned"
     STATUS = "status"
     TAG = "tag"
+    HOT = "hot"
 
 
 class LeadQuery(BaseModel):

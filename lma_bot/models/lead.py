@@ -96,6 +96,14 @@ class Lead(TenantMixin, Base):
             text("id DESC"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        Index(
+            "idx_leads_org_temperature_created",
+            "organization_id",
+            "lead_temperature",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("idx_leads_custom_fields", "custom_fields", postgresql_using="gin"),
     )
 

@@ -23,6 +23,7 @@ def describe(query: LeadQuery) -> str:
         ListFilter.ALL: "All leads",
         ListFilter.MINE: "Your leads",
         ListFilter.UNASSIGNED: "Unassigned leads",
+        ListFilter.HOT: "Hot leads",
         ListFilter.STATUS: f"Leads with status {esc(query.value)}",
         ListFilter.TAG: f"Leads tagged {esc(query.value)}",
     }[query.filter]
@@ -33,6 +34,8 @@ def empty_hint(query: LeadQuery) -> str:
         return "No lead matches. Try part of a name, a company or an email, e.g. `/lead find acme`."
     if query.filter is ListFilter.MINE:
         return "You own no leads yet. `/lead list unassigned` shows leads nobody owns."
+    if query.filter is ListFilter.HOT:
+        return "No hot leads right now. `/lead score <lead>` shows how a lead's score is made up."
     return "No leads here yet. Create one with `/lead create <email> [name]`."
 
 
