@@ -256,8 +256,12 @@ async def test_remind_command_sets_a_reminder_in_my_timezone_and_lists_and_cance
     assert r.message == "call back about pricing"
     assert r.explicit_time is True
 
+    await env.command(f"show {lead_id}")
+    card = json.dumps(await env.reply(2))
+    assert f"Next reminder: <!date^{int(r.due_at.timestamp())}^" in card
+
     await env.command("remind list")
-    listed = await env.reply(2)
+    listed = await env.reply(3)
     assert "call back about pricing" in json.dumps(listed)
     cancel = [
         b["accessory"]
@@ -267,10 +271,12 @@ async def test_remind_command_sets_a_reminder_in_my_timezone_and_lists_and_cance
     assert [ReminderRef.model_validate_json(c["value"]).reminder_id for c in cancel] == [r.id]
 
     await env.command(f"remind cancel {r.id}")
-    assert f"Cancelled reminder {r.id}" in str((await env.reply(3))["text"])
+    assert f"Cancelled reminder {r.id}" in str((await env.reply(4))["text"])
     assert (await _reminders(db, env.org_id))[0].status == "cancelled"
     await env.command("remind list")
-    assert "You have no pending reminders" in json.dumps(await env.reply(4))
+    assert "You have no pending reminders" in json.dumps(await env.reply(5))
+    await env.command(f"show {lead_id}")
+    assert "Next reminder: _none set_" in json.dumps(await env.reply(6))
 
 
 @pytest.mark.parametrize(

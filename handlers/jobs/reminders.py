@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -314,6 +315,10 @@ class ReminderDispatcher:
         if not ours:
             log.warning("reminder.sent.superseded member=%s", d.member)
         await self.queue.done(d.member)
+        try:  # the lead card shows the next pending reminder
+            await self.redis.delete(self.keys.lead(d.lead_id))
+        except RedisError:
+            log.warning("reminder.card_cache.invalidate_failed lead_id=%s", d.lead_id)
 
     async def _fail(self, d: _Delivery, reason: str) -> None:
         async with self.database.uow(d.member.organization_id) as session:

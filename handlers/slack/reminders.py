@@ -97,6 +97,7 @@ async def set_reminder(
             for_self=recipient_id == actor.user_id,
         )
     await _queue(deps, Member(actor.org_id, result.reminder_id), due.at)
+    await deps.cards.invalidate(result.lead_id)  # the card shows the next reminder
     return result
 
 
@@ -128,6 +129,7 @@ async def cancel(deps: SlackDeps, actor: Actor, reminder_id: int) -> str:
         reminder = await service.cancel(session, org_id=actor.org_id, reminder_id=reminder_id, actor=user)
         lead_id = reminder.lead_id
     await _forget(deps, Member(actor.org_id, reminder_id))
+    await deps.cards.invalidate(lead_id)
     return f":wastebasket: Cancelled reminder {reminder_id} about lead #{lead_id}."
 
 
@@ -241,6 +243,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 )
                 due, status = reminder.due_at, reminder.status
             member = Member(actor.org_id, ref.reminder_id)
+            await deps.cards.invalidate(lead.id)
             if status == "scheduled":
                 await _queue(deps, member, due)
             else:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from lma_bot.leads.schemas import Cursor, LeadQuery, ListFilter
-from lma_bot.models import Communication, Lead, LeadNote, LeadSearchTerm, LeadTag, User
+from lma_bot.models import Lead, LeadNote, LeadSearchTerm, LeadTag, Reminder, User
 
 
 def live(org_id: int) -> Select[tuple[Lead]]:
@@ -385,16 +385,17 @@ def recent_notes(org_id: int, lead_id: int, limit: int) -> Select[tuple[LeadNote
     )
 
 
-def next_reminder(org_id: int, lead_id: int) -> Select[tuple[Communication]]:
+def next_reminder(org_id: int, lead_id: int) -> Select[tuple[dt.datetime]]:
+    """When the lead's next pending reminder is due (``idx_reminders_org_lead``)."""
     return (
-        select(Communication)
+        select(Reminder.due_at)
         .where(
-            Communication.organization_id == org_id,
-            Communication.lead_id == lead_id,
-            Communication.status == "scheduled",
-            Communication.scheduled_at >= func.now(),
+            Reminder.organization_id == org_id,
+            Reminder.lead_id == lead_id,
+            Reminder.status == "scheduled",
+            Reminder.due_at >= func.now(),
         )
-        .order_by(Communication.scheduled_at.asc())
+        .order_by(Reminder.due_at.asc())
         .limit(1)
     )
 

@@ -264,7 +264,7 @@ async def build_card(session: AsyncSession, *, org_id: int, lead_id: int) -> Lea
         tags=list(lead.tags),
         owner=OwnerView(id=owner.id, name=owner.name, slack_user_id=owner.slack_user_id) if owner else None,
         notes=notes,
-        next_reminder_at=reminder.scheduled_at if reminder else None,
+        next_reminder_at=reminder,
         assignments=await assignments.card_lines(session, org_id=org_id, lead_id=lead_id),
         created_at=lead.created_at,
         updated_at=lead.updated_at,
