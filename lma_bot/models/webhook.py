@@ -41,6 +41,12 @@ class WebhookEvent(BigTenantMixin, Base):
             text("received_at DESC"),
         ),
         Index(
+            "idx_webhook_events_received",
+            "organization_id",
+            "id",
+            postgresql_where=text("status = 'received'"),
+        ),
+        Index(
             "idx_webhook_events_failed",
             "organization_id",
             text("received_at DESC"),
