@@ -35,6 +35,14 @@ def bot_clients(ctx: JobContext) -> BotClients:
     return found
 
 
+async def close_jobs(ctx: JobContext) -> None:
+    """Stop the jobs' long-lived helpers (workers, Slack connections) at shutdown."""
+    for helper in ctx.state.values():
+        close = getattr(helper, "close", None)
+        if close is not None:
+            await close()
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -45,7 +53,7 @@ class Job:
 async def _dispatch_reminders(ctx: JobContext) -> None:
     from handlers.jobs.reminders import reminders_for
 
-    await reminders_for(ctx).tick()
+    await reminders_for(ctx).pump()
 
 
 async def _reconcile_reminders(ctx: JobContext) -> None:

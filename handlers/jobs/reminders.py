@@ -10,8 +10,10 @@ reason (its creator is told), transient ones retry with backoff up to a cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,11 +65,15 @@ PERMANENT_ERRORS = frozenset(
 #: the queue. Both stay far inside service.SEND_TIMEOUT.
 MAX_INLINE_RETRY_AFTER = 20.0
 CLAIM_LEASE_SECONDS = 120.0
+#: How long a claimed member may wait in this process's memory for its channel before going back to Redis
+#: (well inside the claim's lease).
+MAX_HOLD_SECONDS = 60.0
 
 
 class _NotYourTurn(Exception):
-    def __init__(self, wait: float) -> None:
+    def __init__(self, wait: float, *, paced: bool = False) -> None:
         self.wait = wait
+        self.paced = paced  # the DM channel's slot: wait in memory, not in Redis
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class ReminderDispatcher:
     database: Database
     redis: AnyRedis
     keys: RedisKeys
-    concurrency: int = 16
+    concurrency: int = 8
     claim_limit: int = 200
     pace_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -100,18 +106,81 @@ class ReminderDispatcher:
         self.queue = DueQueue(self.redis, self.keys)
         if self.clients is None:
             self.clients = BotClients(self.settings, self.database)
+        # Continuous dispatch: claimed members wait in memory for a worker; a member whose DM channel is
+        # busy (pacing) waits in memory for the channel's next slot instead of going back to Redis.
+        self._work: asyncio.Queue[Member] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._held: dict[Member, float] = {}  # member -> monotonic time it was claimed
+        self._channel_of: dict[Member, str] = {}  # DM channel learned on a paced attempt
+        self._timers: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- the jobs --------------------------------------------------------------------------------------
 
+    async def pump(self) -> int:
+        """Claim what is due, up to what the workers can hold, and hand it to them; returns at once.
+
+        The scheduler runs this every second; work continues between runs, so a slow member (a busy
+        channel, a slow Slack) never holds back the next claim.
+        """
+        self._start_workers()
+        room = self.claim_limit - len(self._held)
+        if room <= 0:
+            return 0
+        members = await self.queue.claim(now=self.clock(), lease=CLAIM_LEASE_SECONDS, limit=room)
+        for member in members:
+            if member in self._held:
+                continue  # our own claim came back (lease expired while held): already in hand
+            self._held[member] = time.monotonic()
+            self._idle.clear()
+            self._work.put_nowait(member)
+        return len(members)
+
     async def tick(self) -> int:
-        """Claim what is due and deliver it; returns how many queue members were handled."""
-        return await self.queue.run_claimed(
-            now=self.clock(),
-            lease=CLAIM_LEASE_SECONDS,
-            limit=self.claim_limit,
-            concurrency=self.concurrency,
-            handle=self._handle,
-        )
+        """Claim what is due and wait until every claimed member is handled (tests, `--once` runs)."""
+        claimed = await self.pump()
+        await self._idle.wait()
+        return claimed
+
+    async def close(self) -> None:
+        tasks = [*self._timers, *self._workers]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers = []
+
+    def _start_workers(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+
+    async def _worker(self) -> None:
+        while True:
+            member = await self._work.get()
+            wait = 0.0
+            try:
+                wait = await self._handle(member)
+            except Exception:  # stays claimed in Redis: its lease brings it back
+                log.exception("reminder.dispatch.error member=%s", member)
+            if wait > 0 and time.monotonic() - self._held.get(member, 0.0) + wait < MAX_HOLD_SECONDS:
+                timer = asyncio.create_task(self._requeue(member, wait))
+                self._timers.add(timer)
+                timer.add_done_callback(self._timers.discard)
+                continue
+            if wait > 0:  # held too long in this process: back to Redis for anyone
+                with contextlib.suppress(RedisError):
+                    await self.queue.retry_at(member, self.clock() + dt.timedelta(seconds=wait))
+            self._release(member)
+
+    async def _requeue(self, member: Member, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._work.put_nowait(member)
+
+    def _release(self, member: Member) -> None:
+        self._held.pop(member, None)
+        self._channel_of.pop(member, None)
+        if not self._held:
+            self._idle.set()
 
     async def reconcile(self) -> int:
         """Put back into Redis every pending reminder PostgreSQL knows and Redis lost."""
@@ -145,7 +214,14 @@ class ReminderDispatcher:
 
     # -- one reminder ---------------------------------------------------------------------------------
 
-    async def _handle(self, member: Member) -> None:
+    async def _handle(self, member: Member) -> float:
+        """Handle one claimed member; returns seconds to wait before trying it again in memory (its DM
+        channel's pacing slot is taken), or 0 when it is settled."""
+        channel = self._channel_of.get(member)
+        if channel is not None:  # paced before: no transaction until the channel is free
+            busy = await self._slot_busy(channel)
+            if busy > 0:
+                return busy
         org_id, rid = member.organization_id, member.reminder_id
         try:
             async with self.database.uow(org_id) as session:
@@ -156,10 +232,13 @@ class ReminderDispatcher:
                     if delivery is not None:
                         wait = await self._take_slot(delivery.recipient_slack_id)
                         if wait > 0:
-                            raise _NotYourTurn(wait)  # rolls the intent back
+                            self._channel_of[member] = delivery.recipient_slack_id
+                            raise _NotYourTurn(wait, paced=True)  # rolls the intent back
         except _NotYourTurn as turn:
+            if turn.paced:
+                return turn.wait
             await self.queue.retry_at(member, self.clock() + dt.timedelta(seconds=turn.wait))
-            return
+            return 0.0
         if isinstance(step, service.Later):
             await self.queue.retry_at(member, step.at)
         elif isinstance(step, service.Nothing) or delivery is None:
@@ -167,6 +246,7 @@ class ReminderDispatcher:
         else:
             failpoint("reminder.after_intent")
             await self._deliver(delivery)
+        return 0.0
 
     async def _prepare(self, session: Any, member: Member, send: service.Send) -> _Delivery | None:
         """Who and what to send; a reminder nobody can receive fails here, in the intent's transaction."""
@@ -217,6 +297,13 @@ class ReminderDispatcher:
             lead_name=name,
             recipient_name=recipient.name or recipient.slack_user_id,
         )
+
+    async def _slot_busy(self, channel: str) -> float:
+        """Seconds until ``channel``'s pacing slot frees (0: free now), without taking it."""
+        if self.pace_seconds <= 0:
+            return 0.0
+        ttl_ms = await self.redis.pttl(self.keys.slack_pace(channel))
+        return ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else 0.0
 
     async def _take_slot(self, channel: str) -> float:
         """0 when this process may post to ``channel`` now (the slot is then taken), else seconds to wait."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
@@ -27,6 +28,7 @@ class BotClients:
     database: Database
     _tokens: dict[int, tuple[float, str | None]] = field(default_factory=dict)
     _clients: dict[str, AsyncWebClient] = field(default_factory=dict)
+    _session: aiohttp.ClientSession | None = None
 
     def __post_init__(self) -> None:
         keys = self.settings.encryption_keys
@@ -39,9 +41,21 @@ class BotClients:
             return None
         client = self._clients.get(token)
         if client is None:
-            client = AsyncWebClient(token=token, base_url=self.settings.slack_api_url, timeout=10)
+            if self._session is None or self._session.closed:
+                # one pool of keep-alive connections for every client (not a new connection per call)
+                self._session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=10), connector=aiohttp.TCPConnector(limit=50)
+                )
+            client = AsyncWebClient(
+                token=token, base_url=self.settings.slack_api_url, timeout=10, session=self._session
+            )
             self._clients[token] = client
         return client
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._clients.clear()
 
     async def _token(self, org_id: int) -> str | None:
         if not (self.settings.slack_client_id and self.settings.slack_client_secret):

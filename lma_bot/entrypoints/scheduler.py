@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from handlers.jobs import JOBS, Job, JobContext
+from handlers.jobs import JOBS, Job, JobContext, close_jobs
 from lma_bot.config import Settings
 from lma_bot.crypto import SecretBox
 from lma_bot.db import Database, runtime_database_url
@@ -66,7 +66,9 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
     assert settings.database_url is not None
     assert settings.redis_url is not None
     database = Database.from_url(
-        runtime_database_url(settings, settings.database_url), application_name="lma-bot scheduler"
+        runtime_database_url(settings, settings.database_url),
+        application_name="lma-bot scheduler",
+        pool_size=16,  # the reminder and email workers, the workflow dispatcher and the periodic jobs
     )
     redis = await open_redis(settings.redis_url)
     ctx = JobContext(settings=settings, database=database, redis=redis, keys=RedisKeys(settings.redis_prefix))
@@ -93,6 +95,7 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
                 await wait()
             finally:
                 scheduler.shutdown(wait=False)
+                await close_jobs(ctx)
     finally:
         await redis.aclose()
         await database.dispose()
