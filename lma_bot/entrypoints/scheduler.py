@@ -72,6 +72,8 @@ async def run_scheduler(settings: Settings, wait: Callable[[], Awaitable[None]])
     )
     redis = await open_redis(settings.redis_url)
     ctx = JobContext(settings=settings, database=database, redis=redis, keys=RedisKeys(settings.redis_prefix))
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run every second
     scheduler = AsyncIOScheduler(timezone="UTC")
     for job in JOBS:
         scheduler.add_job(
