@@ -130,3 +130,19 @@ async def test_the_second_workspace_cannot_see_the_first_ones_leads(page: Page) 
     await send(page, "/lead list")
     listing = message(page, "Ltd")
     await expect(listing).not_to_contain_text(f"Zoe {last}")
+
+
+async def test_score_shows_why(page: Page) -> None:
+    await act_as(page, ROB)
+    await open_channel(page, "channel-general")
+    last, email = unique("Score")
+    await send(page, f"/lead create {email} Zoe {last} source=referral")
+    created = message(page, f"Zoe {last}")
+    await expect(created).to_contain_text("Created")
+    found = re.search(r"#(\d+)", await created.inner_text())
+    assert found is not None
+    await send(page, f"/lead score {found.group(1)}")
+    card = message(page, f"Score of #{found.group(1)}")
+    await expect(card).to_contain_text("20 points")
+    await expect(card).to_contain_text("Referral")
+    await expect(card).to_contain_text("Why 20")
