@@ -190,3 +190,28 @@ def test_home_view() -> None:
     page = _page(2, has_prev=False, has_next=False, query=LeadQuery())
     assert_snapshot("home_view", home_view(name="Rita Rep", leads=page.items))
     assert_snapshot("home_view_empty", home_view(name="Rita Rep", leads=[]))
+
+
+def test_reminder_dm_plain_dicts_are_valid_block_kit() -> None:
+    import datetime as dt
+
+    from slack_sdk.models.blocks import Block as SdkBlock
+
+    from handlers.slack.blocks.reminders import reminder_dm
+
+    blocks = reminder_dm(
+        reminder_id=7,
+        lead_id=42,
+        lead_name="Jo <Lee>",
+        message="ask about *budget*",
+        due_at=dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC),
+        set_by_slack_id="U0MGR",
+        set_by_name="Mia",
+        for_self=False,
+    )
+    for block in blocks:
+        parsed = SdkBlock.parse(block)
+        assert parsed is not None
+        parsed.validate_json()
+        assert parsed.to_dict() == block
+    assert "Jo &lt;Lee&gt;" in blocks[0]["text"]["text"]

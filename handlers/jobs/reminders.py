@@ -34,8 +34,9 @@ from handlers.slack.blocks.reminders import (
 from handlers.slack.clients import BotClients
 from lma_bot.config import Settings
 from lma_bot.db import Database
+from lma_bot.errors import NotFound
 from lma_bot.failpoints import failpoint
-from lma_bot.models import Lead, User
+from lma_bot.models import Lead, Reminder, User
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
 from lma_bot.reminders.digest import claim_digests
@@ -251,7 +252,9 @@ class ReminderDispatcher:
     async def _prepare(self, session: Any, member: Member, send: service.Send) -> _Delivery | None:
         """Who and what to send; a reminder nobody can receive fails here, in the intent's transaction."""
         org_id = member.organization_id
-        reminder = await service.get_reminder(session, org_id=org_id, reminder_id=send.reminder_id)
+        reminder = await session.get(Reminder, (org_id, send.reminder_id))  # loaded by begin_send
+        if reminder is None:
+            raise NotFound(f"reminder {send.reminder_id} not found")
         lead = await session.get(Lead, (org_id, reminder.lead_id))
         recipient = await session.get(User, (org_id, reminder.user_id)) if reminder.user_id else None
         creator = await session.get(User, (org_id, reminder.created_by)) if reminder.created_by else None

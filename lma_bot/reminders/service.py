@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
@@ -280,24 +280,36 @@ async def finish_sent(
     ts: str,
     now: dt.datetime | None = None,
 ) -> bool:
-    """Mark sent; False if the intent is no longer ours (cancelled, or handed to a recovery)."""
-    reminder = await get_reminder(session, org_id=org_id, reminder_id=reminder_id, lock=True)
-    if reminder.status != "sending" or reminder.send_key != send_key:
+    """Mark sent; False if the intent is no longer ours (cancelled, or handed to a recovery). One
+    conditional UPDATE: the row changes only while it is still ``sending`` under this send key."""
+    done = (
+        await session.execute(
+            update(Reminder)
+            .where(
+                Reminder.organization_id == org_id,
+                Reminder.id == reminder_id,
+                Reminder.status == "sending",
+                Reminder.send_key == send_key,
+            )
+            .values(
+                status="sent", sent_at=now or _now(), slack_channel=channel, slack_ts=ts, failure_reason=None
+            )
+            .returning(Reminder.lead_id, Reminder.attempts)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    if done is None:
         return False
-    reminder.status = "sent"
-    reminder.sent_at = now or _now()
-    reminder.slack_channel = channel
-    reminder.slack_ts = ts
-    reminder.failure_reason = None
+    lead_id, attempts = done
     await record(
         session,
         org_id=org_id,
         actor_id=None,
-        lead_id=reminder.lead_id,
+        lead_id=lead_id,
         activity_type="reminder.sent",
         entity_type="reminder",
-        entity_id=reminder.id,
-        after={"channel": channel, "ts": ts, "attempts": reminder.attempts},
+        entity_id=reminder_id,
+        after={"channel": channel, "ts": ts, "attempts": attempts},
     )
     return True
 

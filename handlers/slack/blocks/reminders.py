@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
@@ -18,7 +17,7 @@ from slack_sdk.models.blocks import (
 
 from handlers.slack.blocks.common import dump, esc, slack_date, user_ref
 from handlers.slack.blocks.messages import lead_line, open_button
-from handlers.slack.ids import Action, ReminderRef
+from handlers.slack.ids import Action, LeadRef, ReminderRef
 
 #: Slack message metadata event type of a reminder DM; its payload carries the send key.
 METADATA_EVENT = "lma_reminder"
@@ -27,6 +26,18 @@ METADATA_EVENT = "lma_reminder"
 def _about(lead_id: int, lead_name: str, message: str | None) -> str:
     text = f":alarm_clock: Follow up on {lead_line(lead_id, lead_name)}"
     return text + (f"\n>{esc(message)}" if message else "")
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
 
 
 def reminder_dm(
@@ -40,22 +51,29 @@ def reminder_dm(
     set_by_name: str | None,
     for_self: bool,
 ) -> list[dict[str, Any]]:
+    """Built as plain dicts: the scheduler sends thousands of these, and model validation costs more than
+    the rest of the message."""
     ref = ReminderRef(reminder_id=reminder_id).dumps()
     who = "you" if for_self else user_ref(set_by_slack_id, set_by_name)
-    blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(text=_about(lead_id, lead_name, message)), accessory=open_button(lead_id)
-        ),
-        ContextBlock(elements=[MarkdownTextObject(text=f"Set by {who} for {slack_date(due_at)}")]),
-        ActionsBlock(
-            elements=[
-                ButtonElement(text="Done", action_id=Action.REMINDER_DONE, value=ref, style="primary"),
-                ButtonElement(text="Snooze 1 h", action_id=Action.REMINDER_SNOOZE_HOUR, value=ref),
-                ButtonElement(text="Tomorrow 9:00", action_id=Action.REMINDER_SNOOZE_TOMORROW, value=ref),
-            ]
-        ),
+    return [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": _about(lead_id, lead_name, message)},
+            "accessory": _button("Open lead", Action.LEAD_OPEN, LeadRef(lead_id=lead_id).dumps()),
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"Set by {who} for {slack_date(due_at)}"}],
+        },
+        {
+            "type": "actions",
+            "elements": [
+                _button("Done", Action.REMINDER_DONE, ref, "primary"),
+                _button("Snooze 1 h", Action.REMINDER_SNOOZE_HOUR, ref),
+                _button("Tomorrow 9:00", Action.REMINDER_SNOOZE_TOMORROW, ref),
+            ],
+        },
     ]
-    return dump(blocks)
 
 
 def reminder_text(lead_id: int, lead_name: str, message: str | None) -> str:
