@@ -68,12 +68,6 @@ def row_values(table: str, org: int, ids: dict[str, int]) -> dict[str, Any]:
             "occurred_at": dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC),
             "dedupe_key": f"test:{tag}",
         },
-        "lead_rule_scores": {
-            "lead_id": lead,
-            "rule_id": ids.get("lead_scoring_rules"),
-            "points": 5,
-            "firings": 1,
-        },
         "communications": {
             "lead_id": lead,
             "user_id": user,
@@ -125,7 +119,6 @@ SEED_ORDER = (
     "lead_scoring_rules",
     "lead_score_history",
     "lead_events",
-    "lead_rule_scores",
     "communications",
     "campaigns",
     "campaign_leads",

@@ -140,7 +140,7 @@ async def test_every_tenant_table_has_org_in_primary_key_rls_forced_and_a_policy
     owner_engine: AsyncEngine,
 ) -> None:
     tenant = set(TENANT_TABLES)
-    assert len(tenant) == 19
+    assert len(tenant) == 18
     rows = await _rows(
         owner_engine,
         """

@@ -140,14 +140,28 @@ async def _check_invariant(db: Database, org: int) -> dict[int, int]:
         bad = (
             await session.execute(
                 text(
-                    "SELECT s.lead_id, s.rule_id, s.points, (SELECT coalesce(sum(score_change), 0) "
-                    "FROM lead_score_history h WHERE h.organization_id = s.organization_id AND h.lead_id = s.lead_id "
-                    "AND h.rule_id = s.rule_id AND h.kind = 'rule') AS total FROM lead_rule_scores s"
+                    "WITH now AS (SELECT l.id AS lead_id, e.key AS rule_id, (e.value ->> 0)::int AS points "
+                    "FROM leads l CROSS JOIN LATERAL jsonb_each(l.rule_points) e), "
+                    "hist AS (SELECT h.lead_id, d.key AS rule_id, sum(d.value::int) AS total "
+                    "FROM lead_score_history h CROSS JOIN LATERAL jsonb_each_text(h.rule_deltas) d "
+                    "WHERE h.kind = 'rule' GROUP BY 1, 2) "
+                    "SELECT * FROM now FULL JOIN hist USING (lead_id, rule_id) "
+                    "WHERE coalesce(now.points, 0) <> coalesce(hist.total, 0)"
                 )
             )
         ).all()
-        for row in bad:
-            assert row.points == row.total, f"rule contribution {row}"
+        assert bad == [], f"rule contributions that differ from their history: {bad}"
+        split = (
+            await session.execute(
+                text(
+                    "SELECT id FROM lead_score_history h WHERE kind = 'rule' AND (score_change <> "
+                    "(SELECT coalesce(sum(value::int), 0) FROM jsonb_each_text(h.rule_deltas)) OR rule_id IS "
+                    "DISTINCT FROM (SELECT min(key::int) FROM jsonb_object_keys(h.rule_deltas) key "
+                    "HAVING count(*) = 1))"
+                )
+            )
+        ).all()
+        assert split == [], "history rows whose rule deltas do not add up"
         return {int(r[0]): int(r[1]) for r in rows}
 
 
@@ -168,7 +182,12 @@ async def test_every_operator_in_sql_equals_the_reference(db: Database) -> None:
         got = {
             (int(r[0]), int(r[1]))
             for r in (
-                await session.execute(text("SELECT lead_id, rule_id FROM lead_rule_scores WHERE points = 1"))
+                await session.execute(
+                    text(
+                        "SELECT l.id, e.key::int FROM leads l CROSS JOIN LATERAL jsonb_each(l.rule_points) e "
+                        "WHERE (e.value ->> 0)::int = 1"
+                    )
+                )
             )
         }
         leads = {lead.id: lead for lead in (await session.execute(text("SELECT * FROM leads"))).mappings()}
@@ -227,13 +246,17 @@ async def test_repeat_policies_windows_and_dedupe(db: Database) -> None:
         breakdown = await score_breakdown(session, org_id=org, lead_id=lead)
         history = (
             await session.execute(
-                text("SELECT rule_id, event_id, reason, kind FROM lead_score_history ORDER BY id")
+                text(
+                    "SELECT rule_id, event_id, reason, kind, rule_deltas FROM lead_score_history ORDER BY id"
+                )
             )
         ).all()
     assert {line.rule_id: line.points for line in breakdown.rules} == expected
     assert {line.rule_id: line.firings for line in breakdown.rules}[ids[1]] == 4
-    assert all(h.kind == "rule" and h.event_id is not None and h.rule_id in ids for h in history)
-    assert history[0].reason == 'email_opened: rule "r0" matched'
+    assert all(h.kind == "rule" and h.event_id is not None for h in history)
+    assert all({int(k) for k in h.rule_deltas} <= set(ids) for h in history)
+    assert all(h.rule_id in ids for h in history if len(h.rule_deltas) == 1)
+    assert history[0].reason == 'email_opened: rule "r0" matched, rule "r1" matched, rule "r2" matched'
     assert breakdown.series[-1][1] == breakdown.score
 
 

@@ -24,7 +24,6 @@ UPDATE_COLUMN = {
     "lead_scoring_rules": "name = 'Hacked'",
     "lead_score_history": "reason = 'Hacked'",
     "lead_events": "event_type = 'hacked'",
-    "lead_rule_scores": "firings = 99",
     "communications": "subject = 'Hacked'",
     "campaigns": "name = 'Hacked'",
     "campaign_leads": "status = 'excluded'",

@@ -10,7 +10,7 @@ from lma_bot.models.lead import Lead, LeadSearchTerm, LeadTag
 from lma_bot.models.note import LeadNote
 from lma_bot.models.organization import Organization
 from lma_bot.models.reminder import Reminder
-from lma_bot.models.scoring import LeadEvent, LeadRuleScore, LeadScoreHistory, LeadScoringRule
+from lma_bot.models.scoring import LeadEvent, LeadScoreHistory, LeadScoringRule
 from lma_bot.models.slack import SlackInstallation
 from lma_bot.models.user import User
 from lma_bot.models.webhook import WebhookEvent
@@ -41,7 +41,6 @@ __all__ = [
     "LeadAssignment",
     "LeadEvent",
     "LeadNote",
-    "LeadRuleScore",
     "LeadScoreHistory",
     "LeadScoringRule",
     "LeadSearchTerm",

@@ -139,6 +139,11 @@ class Lead(TenantMixin, Base):
     score_locked_at: Mapped[dt.datetime | None]
     #: when decay last took points (decay counts its periods from the later of this and the last engagement)
     score_decayed_at: Mapped[dt.datetime | None]
+    #: what each scoring rule gives the lead now: ``{"<rule id>": [points, firings, last fired (epoch s)]}``
+    #: (only rules with points or firings); kept by :mod:`lma_bot.scoring`, not loaded unless asked for
+    rule_points: Mapped[dict[str, Any]] = mapped_column(
+        nullable=False, server_default=text("'{}'::jsonb"), deferred=True
+    )
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = now_column(onupdate=True)
     deleted_at: Mapped[dt.datetime | None]

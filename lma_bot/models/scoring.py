@@ -41,7 +41,8 @@ class LeadScoringRule(TenantMixin, Base):
 
 
 class LeadScoreHistory(BigTenantMixin, Base):
-    """Every point change of a lead. ``score_change`` always equals ``new_score - previous_score``."""
+    """Every point change of a lead (one row per lead and scoring). ``score_change`` always equals
+    ``new_score - previous_score``."""
 
     __tablename__ = "lead_score_history"
     __table_args__ = (
@@ -71,6 +72,9 @@ class LeadScoreHistory(BigTenantMixin, Base):
     kind: Mapped[str] = mapped_column(String(20), nullable=False, server_default="rule")
     #: the ``lead_events`` row that triggered a rule change (no foreign key: history outlives nothing)
     event_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: kind ``rule``: each moved rule's delta, ``{"<rule id>": delta}`` (they add up to ``score_change``);
+    #: ``rule_id`` is set when exactly one rule moved
+    rule_deltas: Mapped[dict[str, Any] | None] = mapped_column()
     changed_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = now_column()
 
@@ -94,23 +98,3 @@ class LeadEvent(BigTenantMixin, Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), nullable=False)
     properties: Mapped[dict[str, Any]] = mapped_column(nullable=False, server_default=text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = now_column()
-
-
-class LeadRuleScore(TenantMixin, Base):
-    """What one rule currently gives one lead: ``points`` always equals the sum of that rule's history deltas
-    for the lead. ``firings`` is how many times the rule matched (before its repeat policy caps the points)."""
-
-    __tablename__ = "lead_rule_scores"
-    __table_args__ = (
-        tenant_fk("lead_id", "leads"),
-        tenant_fk("rule_id", "lead_scoring_rules"),
-        Index("uq_lead_rule_scores_org_lead_rule", "organization_id", "lead_id", "rule_id", unique=True),
-        Index("idx_lead_rule_scores_org_rule", "organization_id", "rule_id"),
-    )
-
-    lead_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    rule_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    points: Mapped[int] = mapped_column(Integer, nullable=False)
-    firings: Mapped[int] = mapped_column(Integer, nullable=False)
-    last_fired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = now_column(onupdate=True)

@@ -12,6 +12,7 @@ and every user-supplied string travels as a bind parameter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -145,15 +146,30 @@ class Compiled:
     params: dict[str, Any]
 
 
-def targets_sql(rules: Sequence[Rule], *, binds: _Binds, leads_filter: str) -> str:
-    """``SELECT lead_id, rule_id, points, firings, last_fired_at`` for every (scorable lead, active rule)
-    with a non-zero contribution or firing count. ``leads_filter`` is an extra condition on ``l``."""
+@dataclass(frozen=True)
+class _RuleExpr:
+    rule: Rule
+    points: str  # SQL int: what the rule gives the lead now
+    firings: str  # SQL int: how many times it matched (before the repeat policy caps the points)
+    fired_at: str  # SQL jsonb: last firing, epoch seconds (kept from before for field rules)
+
+
+#: one entry of ``leads.rule_points``: ``{"<rule id>": [points, firings, last fired (epoch seconds)]}``
+NOW_EPOCH = "(SELECT to_jsonb(extract(epoch FROM now())))"  # evaluated once per statement
+_MAX_PAIRS = 45  # jsonb_build_object / concat_ws take at most 100 arguments
+
+
+def _targets(
+    rules: Sequence[Rule], *, binds: _Binds, leads_filter: str
+) -> tuple[list[str], str, list[_RuleExpr]]:
+    """The CTEs, the FROM clause over ``leads l`` (scorable leads of ``:org`` matching ``leads_filter``) and,
+    per active rule, its points / firings / last-fired expressions over that FROM clause."""
     active = [r for r in rules if r.is_active]
     event_rules = [r for r in active if r.is_event_rule]
     field_rules = [r for r in active if not r.is_event_rule]
     scorable = "l.deleted_at IS NULL AND l.score_locked_at IS NULL"
     ctes: list[str] = []
-    values: list[str] = []
+    exprs: list[_RuleExpr] = []
     lateral: list[str] = []
     if event_rules:
         windows: dict[int | None, str] = {}
@@ -179,12 +195,15 @@ def targets_sql(rules: Sequence[Rule], *, binds: _Binds, leads_filter: str) -> s
             )
             window_defs.append(f"{name} AS (PARTITION BY e.lead_id ORDER BY e.occurred_at {frame})")
         names = sorted({n for r in event_rules for n in r.event_names})
+        # the lead filter on the events themselves (a lead's window counts do not depend on the lead row;
+        # deleted and locked leads drop out in ``fire``)
+        events_filter = leads_filter.replace("l.id", "e.lead_id")
         name_list = ", ".join(binds(n) for n in names)
         ctes.append(
             "ev AS (SELECT e.lead_id, e.event_type, e.occurred_at, "
             + ", ".join(columns)
-            + " FROM lead_events e JOIN leads l ON l.organization_id = e.organization_id AND l.id = e.lead_id"
-            + f" WHERE e.organization_id = :org AND e.event_type IN ({name_list}) AND {scorable}{leads_filter}"
+            + " FROM lead_events e"
+            + f" WHERE e.organization_id = :org AND e.event_type IN ({name_list}){events_filter}"
             + " WINDOW "
             + ", ".join(window_defs)
             + ")"
@@ -198,7 +217,8 @@ def targets_sql(rules: Sequence[Rule], *, binds: _Binds, leads_filter: str) -> s
         ctes.append(
             "fire AS (SELECT ev.lead_id, "
             + ", ".join(aggregates)
-            + " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id GROUP BY ev.lead_id)"
+            + " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id"
+            + f" WHERE {scorable} GROUP BY ev.lead_id)"
         )
         for i, rule in enumerate(event_rules):
             firings = f"coalesce(f.f{i}, 0)"
@@ -208,103 +228,174 @@ def targets_sql(rules: Sequence[Rule], *, binds: _Binds, leads_filter: str) -> s
                 capped = f"LEAST({firings}, {int(rule.repeat_limit or 0)})"
             else:
                 capped = firings
-            values.append(f"({int(rule.id)}, {int(rule.points)} * {capped}, {firings}, f.t{i})")
+            exprs.append(
+                _RuleExpr(
+                    rule,
+                    f"({int(rule.points)} * {capped})",
+                    firings,
+                    f"to_jsonb(extract(epoch FROM f.t{i}))",
+                )
+            )
     for i, rule in enumerate(field_rules):
         lateral.append(f"{node_sql(rule.criteria, binds, {})} AS m{i}")
-        values.append(
-            f"({int(rule.id)}, CASE WHEN m.m{i} THEN {int(rule.points)} ELSE 0 END, "
-            f"CASE WHEN m.m{i} THEN 1 ELSE 0 END, CAST(NULL AS timestamptz))"
-        )
-    if not values:
-        return (
-            "SELECT CAST(NULL AS integer) AS lead_id, CAST(NULL AS integer) AS rule_id, 0 AS points, "
-            "0 AS firings, CAST(NULL AS timestamptz) AS last_fired_at WHERE false"
+        exprs.append(
+            _RuleExpr(
+                rule,
+                f"(CASE WHEN m.m{i} THEN {int(rule.points)} ELSE 0 END)",
+                f"(CASE WHEN m.m{i} THEN 1 ELSE 0 END)",
+                f"coalesce(nullif(l.rule_points -> '{int(rule.id)}' -> 2, 'null'), {NOW_EPOCH})",
+            )
         )
     joins = ""
     if event_rules:
         joins += " LEFT JOIN fire f ON f.lead_id = l.id"
     if field_rules:
         joins += " CROSS JOIN LATERAL (SELECT " + ", ".join(lateral) + ") m"
-    with_clause = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
-    return (
-        f"{with_clause}SELECT l.id AS lead_id, x.rule_id, x.points, x.firings, x.last_fired_at FROM leads l{joins}"
-        " CROSS JOIN LATERAL (VALUES " + ", ".join(values) + ") AS x(rule_id, points, firings, last_fired_at)"
-        f" WHERE l.organization_id = :org AND {scorable}{leads_filter} AND (x.points <> 0 OR x.firings <> 0)"
-    )
+    where = f"l.organization_id = :org AND {scorable}{leads_filter}"
+    return ctes, f"FROM leads l{joins} WHERE {where}", exprs
+
+
+def _chunks(items: list[str], size: int = _MAX_PAIRS) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def _object(pairs: list[tuple[str, str]]) -> str:
+    """A jsonb object of the non-NULL values (``jsonb_strip_nulls``), built in chunks of arguments."""
+    parts = []
+    for chunk in _chunks([f"'{k}', {v}" for k, v in pairs]):
+        parts.append(f"jsonb_strip_nulls(jsonb_build_object({', '.join(chunk)}))")
+    return " || ".join(parts)
+
+
+def _joined(items: list[str]) -> str:
+    """``concat_ws(', ', ...)`` of the non-NULL items, NULL when there are none."""
+    if not items:
+        return "CAST(NULL AS text)"
+    parts = [f"nullif(concat_ws(', ', {', '.join(chunk)}), '')" for chunk in _chunks(items)]
+    if len(parts) == 1:
+        return parts[0]
+    return f"nullif(concat_ws(', ', {', '.join(parts)}), '')"
 
 
 def apply_sql(
-    rules: Sequence[Rule], thresholds: Thresholds, *, scope: Literal["ids", "range"], reason_prefix: str
+    rules: Sequence[Rule],
+    thresholds: Thresholds,
+    *,
+    scope: Literal["ids", "range"],
+    reason_prefix: str,
+    names: dict[int, str] | None = None,
 ) -> Compiled:
-    """One statement: the targets, diffed with ``lead_rule_scores``; a history row per changed rule and lead
-    (chained previous/new in priority order), the contributions upserted/deleted, ``leads.score`` and
-    ``lead_temperature`` updated. Returns ``(lead_id, previous, score, previous_temperature, temperature,
-    assigned_to_id)`` per lead whose score changed. Parameters: ``org``, ``event_id``, and ``lead_ids`` (scope
-    ids) or ``lo``/``hi`` (scope range: lead ids from lo to hi inclusive)."""
+    """One statement: every scorable lead's rule contributions computed in one pass (one row per lead),
+    compared with ``leads.rule_points``; for the leads where they differ, ``leads.score`` moves by the sum of
+    the rules' deltas, ``lead_temperature`` follows, ``rule_points`` is rewritten, and one history row
+    records the change (``rule_deltas``: ``{rule id: delta}``; ``rule_id`` when exactly one rule moved; the
+    reason names every rule that moved). Contributions of rules no longer active are taken back.
+
+    A lead whose ``rule_points`` changed since the statement's snapshot (scored concurrently) is left alone:
+    its scorer's result stands. Returns ``(lead_id, previous, score, previous_temperature, temperature,
+    assigned_to_id, history)`` per lead written. Parameters: ``org``, ``event_id``, and ``lead_ids`` (scope
+    ids) or ``lo``/``hi`` (scope range: lead ids from lo to hi inclusive). ``names``: every rule's name by id
+    (for reasons about inactive rules)."""
     binds = _Binds()
     if scope == "ids":
         leads_filter = " AND l.id = ANY(CAST(:lead_ids AS integer[]))"
-        cur_filter = " AND s.lead_id = ANY(CAST(:lead_ids AS integer[]))"
     else:
         leads_filter = " AND l.id BETWEEN :lo AND :hi"
-        cur_filter = " AND s.lead_id BETWEEN :lo AND :hi"
-    targets = targets_sql(rules, binds=binds, leads_filter=leads_filter)
+    ctes, from_clause, exprs = _targets(rules, binds=binds, leads_filter=leads_filter)
     prefix = binds(reason_prefix)
-    temperature = temperature_sql("b.lead_temperature", "l.score + b.delta", thresholds)
+    active_keys = binds([str(int(x.rule.id)) for x in exprs])
+    all_names = binds(json.dumps({str(k): v for k, v in (names or {}).items()}))
+    columns = ["l.id", "l.rule_points AS old", "l.lead_temperature"]
+    for i, x in enumerate(exprs):
+        key = str(int(x.rule.id))
+        columns += [
+            f"{x.points} AS p{i}",
+            f"{x.firings} AS n{i}",
+            f"{x.fired_at} AS t{i}",
+            f"coalesce((l.rule_points -> '{key}' ->> 0)::int, 0) AS o{i}",
+        ]
+    # contributions of rules that are no longer active (disabled): taken back
+    columns.append(f"l.rule_points - CAST({active_keys} AS text[]) AS gone")
+    calc = f"SELECT {', '.join(columns)} {from_clause}"
+    entries: list[tuple[str, str]] = []
+    deltas: list[tuple[str, str]] = []
+    moved: list[str] = []
+    moved_count: list[str] = []
+    moved_id: list[str] = []
+    old_sum: list[str] = []
+    new_sum: list[str] = []
+    in_order = sorted(enumerate(exprs), key=lambda ix: (-ix[1].rule.priority, ix[1].rule.id))
+    for i, x in in_order:  # reasons name the rules in priority order
+        key = str(int(x.rule.id))
+        entries.append(
+            (key, f"CASE WHEN c.p{i} <> 0 OR c.n{i} <> 0 THEN jsonb_build_array(c.p{i}, c.n{i}, c.t{i}) END")
+        )
+        deltas.append((key, f"nullif(c.p{i} - c.o{i}, 0)"))
+        old_sum.append(f"c.o{i}")
+        new_sum.append(f"c.p{i}")
+        moved_count.append(f"(c.p{i} <> c.o{i})::int")
+        moved_id.append(f"CASE WHEN c.p{i} <> c.o{i} THEN {int(x.rule.id)} END")
+        name = binds(x.rule.name)
+        moved.append(
+            f"CASE WHEN c.p{i} <> c.o{i} THEN 'rule \"' || {name} || '\" ' || "
+            f"CASE WHEN NOT c.old ? '{key}' THEN 'matched' WHEN c.p{i} = 0 THEN 'no longer applies' "
+            f"ELSE 'changed' END || CASE WHEN c.n{i} > 1 THEN ' (' || c.n{i} || ' times)' ELSE '' END END"
+        )
+    gone_points = "FROM jsonb_each(c.gone) g WHERE (g.value ->> 0)::int <> 0"
+    gone_sum = f"(CASE WHEN c.gone = '{{}}' THEN 0 ELSE (SELECT coalesce(sum((g.value ->> 0)::int), 0) {gone_points}) END)"
+    gone_count = f"(CASE WHEN c.gone = '{{}}' THEN 0 ELSE (SELECT count(*) {gone_points}) END)"
+    gone_id = f"(CASE WHEN c.gone = '{{}}' THEN NULL ELSE (SELECT min(g.key::int) {gone_points}) END)"
+    gone_deltas = (
+        f"(CASE WHEN c.gone = '{{}}' THEN '{{}}' ELSE (SELECT coalesce(jsonb_object_agg(g.key, "
+        f"-(g.value ->> 0)::int), '{{}}') {gone_points}) END)"
+    )
+    gone_text = (
+        f"(CASE WHEN c.gone = '{{}}' THEN NULL ELSE (SELECT string_agg('rule \"' || "
+        f"coalesce(CAST({all_names} AS jsonb) ->> g.key, '#' || g.key) || '\" no longer applies', ', ' "
+        f"ORDER BY g.key) {gone_points}) END)"
+    )
+    new_object = _object(entries) if entries else "CAST('{}' AS jsonb)"
+    delta_object = _object(deltas) if deltas else "CAST('{}' AS jsonb)"
+    total_new = " + ".join(new_sum) if new_sum else "0"
+    total_old = " + ".join(old_sum) if old_sum else "0"
+    count = " + ".join([*moved_count, gone_count])
+    single = f"coalesce({', '.join([*moved_id, gone_id])})"
+    reason = f"left({prefix} || coalesce({_joined([*moved, gone_text])}, 'rules unchanged'), 500)"
+    temperature = temperature_sql("l.lead_temperature", "l.score + j.delta", thresholds)
+    # MATERIALIZED: each rule's expressions, the new object and the deltas are computed once per lead
+    # (inlined, every reference would evaluate them again)
+    with_clause = ", ".join([*ctes, f"calc AS MATERIALIZED ({calc})"])
     sql = f"""
-WITH target AS ({targets}),
-cur AS (
-  SELECT s.lead_id, s.rule_id, s.points, s.firings, s.last_fired_at
-  FROM lead_rule_scores s JOIN leads l ON l.organization_id = s.organization_id AND l.id = s.lead_id
-  WHERE s.organization_id = :org AND l.deleted_at IS NULL AND l.score_locked_at IS NULL{cur_filter}
+WITH {with_clause},
+cmp AS MATERIALIZED (SELECT c.*, {new_object} AS new FROM calc c),
+j AS MATERIALIZED (
+  SELECT c.id, c.old, c.lead_temperature, c.new,
+         ({total_new}) - ({total_old}) - {gone_sum} AS delta,
+         {delta_object} || {gone_deltas} AS rd,
+         {reason} AS reason,
+         CASE WHEN {count} = 1 THEN {single} END AS rule_id
+  FROM cmp c
+  WHERE c.new IS DISTINCT FROM c.old
 ),
-diff AS (
-  SELECT coalesce(t.lead_id, c.lead_id) AS lead_id, coalesce(t.rule_id, c.rule_id) AS rule_id,
-         coalesce(t.points, 0) AS points, coalesce(t.firings, 0) AS firings,
-         coalesce(t.last_fired_at, CASE WHEN t.firings > 0 THEN coalesce(c.last_fired_at, now()) END)
-           AS last_fired_at,
-         coalesce(t.points, 0) - coalesce(c.points, 0) AS delta,
-         t.lead_id IS NULL AS gone, c.lead_id IS NULL AS added
-  FROM target t FULL JOIN cur c ON c.lead_id = t.lead_id AND c.rule_id = t.rule_id
-  WHERE t.lead_id IS NULL OR c.lead_id IS NULL OR t.points <> c.points OR t.firings <> c.firings
-     OR coalesce(t.last_fired_at, c.last_fired_at) IS DISTINCT FROM c.last_fired_at
-),
-base AS (
-  SELECT l.id AS lead_id, l.score, l.lead_temperature, sum(d.delta) AS delta
-  FROM diff d JOIN leads l ON l.organization_id = :org AND l.id = d.lead_id
-  GROUP BY l.id, l.score, l.lead_temperature
+upd AS (
+  UPDATE leads l SET score = l.score + j.delta,
+         lead_temperature = CASE WHEN j.delta <> 0 THEN {temperature} ELSE l.lead_temperature END,
+         rule_points = j.new
+  FROM j
+  WHERE l.organization_id = :org AND l.id = j.id AND l.rule_points = j.old
+    AND l.deleted_at IS NULL AND l.score_locked_at IS NULL
+  RETURNING l.id, l.score - j.delta AS previous, l.score, j.lead_temperature AS previous_temperature,
+            l.lead_temperature, l.assigned_to_id, j.delta, j.rd, j.reason, j.rule_id
 ),
 hist AS (
   INSERT INTO lead_score_history
-    (organization_id, lead_id, previous_score, new_score, score_change, reason, rule_id, kind, event_id)
-  SELECT :org, h.lead_id, h.running - h.delta, h.running, h.delta,
-         left({prefix} || 'rule "' || h.name || '" ' ||
-              CASE WHEN h.added THEN 'matched' WHEN h.points = 0 THEN 'no longer applies' ELSE 'changed' END
-              || CASE WHEN h.firings > 1 THEN ' (' || h.firings || ' times)' ELSE '' END, 500),
-         h.rule_id, 'rule', CAST(:event_id AS bigint)
-  FROM (
-    SELECT d.*, r.name, r.priority,
-           b.score + sum(d.delta) OVER (PARTITION BY d.lead_id ORDER BY r.priority DESC, d.rule_id) AS running
-    FROM diff d JOIN base b ON b.lead_id = d.lead_id
-    JOIN lead_scoring_rules r ON r.organization_id = :org AND r.id = d.rule_id
-    WHERE d.delta <> 0
-  ) h
-  ORDER BY h.lead_id, h.priority DESC, h.rule_id
-),
-upserted AS (
-  INSERT INTO lead_rule_scores (organization_id, lead_id, rule_id, points, firings, last_fired_at)
-  SELECT :org, d.lead_id, d.rule_id, d.points, d.firings, d.last_fired_at FROM diff d WHERE NOT d.gone
-  ON CONFLICT (organization_id, lead_id, rule_id) DO UPDATE
-    SET points = EXCLUDED.points, firings = EXCLUDED.firings, last_fired_at = EXCLUDED.last_fired_at,
-        updated_at = now()
-),
-removed AS (
-  DELETE FROM lead_rule_scores s USING diff d
-  WHERE s.organization_id = :org AND s.lead_id = d.lead_id AND s.rule_id = d.rule_id AND d.gone
+    (organization_id, lead_id, previous_score, new_score, score_change, reason, rule_id, kind, event_id,
+     rule_deltas)
+  SELECT :org, u.id, u.previous, u.score, u.delta, u.reason, u.rule_id, 'rule', CAST(:event_id AS bigint), u.rd
+  FROM upd u WHERE u.rd <> '{{}}'
 )
-UPDATE leads l SET score = l.score + b.delta, lead_temperature = {temperature}
-FROM base b
-WHERE l.organization_id = :org AND l.id = b.lead_id AND b.delta <> 0
-RETURNING l.id, l.score - b.delta, l.score, b.lead_temperature, l.lead_temperature, l.assigned_to_id
+SELECT u.id, u.previous, u.score, u.previous_temperature, u.lead_temperature, u.assigned_to_id,
+       u.rd <> '{{}}' AS history
+FROM upd u
 """
     return Compiled(sql, binds.params)

@@ -2,9 +2,10 @@
 organization's rules, in the caller's transaction.
 
 Every point change is a ``lead_score_history`` row (previous, new, delta, rule or kind, triggering event,
-reason) and moves ``leads.score`` by exactly its delta, so ``leads.score`` always equals the sum of the
-lead's history deltas (leads start at 0). What each rule currently gives the lead is kept in
-``lead_rule_scores`` (the `/lead score` breakdown). Scoring a lead recomputes all its rule contributions with
+reason; for rule changes ``rule_deltas``, each moved rule's delta, one row per lead and scoring) and moves
+``leads.score`` by exactly its delta, so ``leads.score`` always equals the sum of the lead's history deltas
+(leads start at 0). What each rule currently gives the lead is kept in ``leads.rule_points`` (the `/lead
+score` breakdown); each rule's entry equals the sum of its ``rule_deltas``. Scoring a lead recomputes all its rule contributions with
 the same SQL that ``lma-bot rescore`` runs for the whole organization (:mod:`lma_bot.scoring.compile`), and
 writes only the differences: it is idempotent, and a late or out-of-order event scores as if it had come in
 order.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -75,6 +76,31 @@ class ScoringConfig:
     rules: list[Rule]
     thresholds: Thresholds
     alert_channel: str | None
+    names: dict[int, str] = field(default_factory=dict)  # every rule's name (active or not), by id
+
+
+#: ``pg_advisory_xact_lock(SCORING_LOCK, org_id)``: held exclusively by a rescore of the organization, shared
+#: (when free) by incremental scoring, so a rescore starts only after the scorers already running committed.
+SCORING_LOCK = 7272
+
+
+async def try_share_scoring_lock(session: AsyncSession, org_id: int) -> bool:
+    """Share the organization's scoring lock if no rescore holds (or waits for) it. Never waits: a scorer
+    that already holds lead row locks must not wait for a rescore that waits for those rows. A scorer that
+    runs during a rescore loads the rules after the rule change that started it, and the rescore leaves
+    alone the leads it scored (``rule_points`` changed under it)."""
+    return bool(
+        (
+            await session.execute(
+                text("SELECT pg_try_advisory_xact_lock_shared(:k, :org)"), {"k": SCORING_LOCK, "org": org_id}
+            )
+        ).scalar_one()
+    )
+
+
+async def take_scoring_lock(session: AsyncSession, org_id: int) -> None:
+    """The rescore's exclusive hold of the organization's scoring lock (until the transaction ends)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k, :org)"), {"k": SCORING_LOCK, "org": org_id})
 
 
 def rule_from_row(row: LeadScoringRule) -> Rule:
@@ -98,6 +124,12 @@ async def load_config(session: AsyncSession, org_id: int) -> ScoringConfig:
             .order_by(LeadScoringRule.priority.desc(), LeadScoringRule.id)
         )
     ).scalars()
+    names = {
+        int(r[0]): str(r[1])
+        for r in await session.execute(
+            select(LeadScoringRule.id, LeadScoringRule.name).where(LeadScoringRule.organization_id == org_id)
+        )
+    }
     org = await session.get(Organization, org_id)
     settings = org.settings if org is not None else {}
     channel = ((settings or {}).get("scoring") or {}).get("hot_alert_channel")
@@ -105,6 +137,7 @@ async def load_config(session: AsyncSession, org_id: int) -> ScoringConfig:
         rules=[rule_from_row(r) for r in rows],
         thresholds=Thresholds.from_settings(settings),
         alert_channel=channel if isinstance(channel, str) and channel else None,
+        names=names,
     )
 
 
@@ -223,9 +256,12 @@ async def score_leads(
     if not lead_ids:
         return []
     await session.flush()
+    await try_share_scoring_lock(session, org_id)
     await lock_leads(session, org_id, lead_ids)
     config = config or await load_config(session, org_id)
-    compiled = apply_sql(config.rules, config.thresholds, scope="ids", reason_prefix=reason)
+    compiled = apply_sql(
+        config.rules, config.thresholds, scope="ids", reason_prefix=reason, names=config.names
+    )
     params = {**compiled.params, "org": org_id, "event_id": event_id, "lead_ids": list(lead_ids)}
     rows = (await session.execute(text(compiled.sql), params)).all()
     changes = await apply_rows(session, org_id, rows, alert_channel=config.alert_channel)

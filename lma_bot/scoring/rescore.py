@@ -1,26 +1,44 @@
 """Rescore a whole organization, set-based: the same statement incremental scoring runs for one lead
-(:func:`lma_bot.scoring.compile.apply_sql`), over ranges of lead ids, in one transaction. Each range locks its
-leads first (``FOR UPDATE``) so an event scored concurrently is either seen by the rescore or scored after
-it, never half of each. Only differences are written: a second rescore writes nothing."""
+(:func:`lma_bot.scoring.compile.apply_sql`), over ranges of lead ids, in one transaction. Each range is one
+statement: every lead's rule contributions computed in one pass, compared with ``leads.rule_points``, and
+only the leads that differ written (score, temperature, ``rule_points``, one history row each). A second
+rescore writes nothing.
+
+No row locks up front: the rescore holds the organization's scoring lock exclusively
+(:func:`lma_bot.scoring.engine.take_scoring_lock`), so it starts after the incremental scorers that were
+running have committed; a scorer that starts meanwhile loads the new rules, and the rescore's update skips
+a lead whose ``rule_points`` changed under it (that scorer's result stands)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.db import Database
 from lma_bot.scoring.compile import apply_sql
-from lma_bot.scoring.engine import ScoreChange, apply_rows, load_config, take_changes
+from lma_bot.scoring.engine import (
+    ScoreChange,
+    ScoringConfig,
+    apply_rows,
+    load_config,
+    take_changes,
+    take_scoring_lock,
+)
 from lma_bot.scoring.publish import ScorePublisher
 
 log = logging.getLogger(__name__)
 
 CHUNK = 25_000
+#: connections a rescore uses side by side (this is a 2-core machine), and their ranges' size
+WORKERS = 2
+PARALLEL_CHUNK = 10_000
+WORK_MEM = "64MB"
 
 #: ``progress(done_leads, total_leads)``
 Progress = Callable[[int, int], None]
@@ -53,14 +71,23 @@ class RescoreSummary:
         }
 
 
-async def rescore_org(
-    session: AsyncSession, *, org_id: int, progress: Progress | None = None, chunk: int = CHUNK
-) -> RescoreSummary:
-    """Recompute every lead's rule points of ``org_id`` inside the caller's transaction."""
-    started = time.perf_counter()
-    await session.flush()
+@dataclass(frozen=True)
+class _Plan:
+    config: ScoringConfig
+    statement: TextClause
+    params: dict[str, object]
+    total: int
+    ranges: list[tuple[int, int, int]]  # (lo, hi, live leads up to hi) lead id ranges
+
+
+async def _tune(session: AsyncSession) -> None:
+    # sorts and the per-range tuplestores in memory; no JIT (compiling this statement costs seconds)
+    await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    await session.execute(text("SET LOCAL jit = off"))
+
+
+async def _plan(session: AsyncSession, org_id: int, chunk: int) -> _Plan:
     config = await load_config(session, org_id)
-    summary = RescoreSummary(org_id=org_id, rules=len(config.rules))
     bounds = (
         await session.execute(
             text(
@@ -70,43 +97,40 @@ async def rescore_org(
         )
     ).one()
     total, low, high = int(bounds[0]), bounds[1], bounds[2]
-    summary.leads = total
-    history_before = await _history_max(session, org_id)
-    compiled = apply_sql(config.rules, config.thresholds, scope="range", reason_prefix="rescore: ")
-    done = 0
-    if progress is not None:
-        progress(0, total)
+    ranges: list[tuple[int, int, int]] = []
     if total:
-        lo = int(low)
-        while lo <= int(high):
-            hi = lo + chunk - 1
-            await session.execute(
-                text(
-                    "SELECT count(*) FROM (SELECT id FROM leads WHERE organization_id = :org "
-                    "AND id BETWEEN :lo AND :hi ORDER BY id FOR UPDATE) x"
-                ),
-                {"org": org_id, "lo": lo, "hi": hi},
-            )
-            rows = (
-                await session.execute(
-                    text(compiled.sql),
-                    {**compiled.params, "org": org_id, "event_id": None, "lo": lo, "hi": hi},
-                )
-            ).all()
-            await apply_rows(session, org_id, rows, alert_channel=config.alert_channel, fire_workflows=False)
-            done = (
-                await session.execute(
-                    text(
-                        "SELECT count(*) FROM leads WHERE organization_id = :org AND deleted_at IS NULL "
-                        "AND id <= :hi"
-                    ),
-                    {"org": org_id, "hi": hi},
-                )
-            ).scalar_one()
-            if progress is not None:
-                progress(int(done), total)
+        # ranges of about ``chunk`` live leads each (ids may have gaps), for the progress bar
+        low, high = int(low), int(high)
+        span = high - low + 1
+        step = max(1, span * chunk // total)
+        lo = low
+        while lo <= high:
+            hi = min(lo + step - 1, high)
+            ranges.append((lo, hi, total if hi >= high else min(total, round(total * (hi - low + 1) / span))))
             lo = hi + 1
-    summary.changes = take_changes(session)
+    compiled = apply_sql(
+        config.rules, config.thresholds, scope="range", reason_prefix="rescore: ", names=config.names
+    )
+    return _Plan(
+        config, text(compiled.sql), {**compiled.params, "org": org_id, "event_id": None}, total, ranges
+    )
+
+
+async def _rescore_range(session: AsyncSession, org_id: int, plan: _Plan, lo: int, hi: int) -> int:
+    """Rescore lead ids ``lo..hi`` (one statement); the changes are noted on the session. Returns the
+    number of history rows written."""
+    rows = (await session.execute(plan.statement, {**plan.params, "lo": lo, "hi": hi})).all()
+    await apply_rows(
+        session,
+        org_id,
+        [r for r in rows if r[1] != r[2]],
+        alert_channel=plan.config.alert_channel,
+        fire_workflows=False,
+    )
+    return sum(1 for r in rows if r[6])
+
+
+def _summarize(summary: RescoreSummary, started: float) -> RescoreSummary:
     summary.changed = len(summary.changes)
     for change in summary.changes:
         diff = change.score - change.previous
@@ -115,11 +139,10 @@ async def rescore_org(
         else:
             summary.points_removed -= diff
         summary.became_hot += int(change.became_hot)
-    summary.history_rows = await _history_since(session, org_id, history_before)
     summary.seconds = time.perf_counter() - started
     log.info(
         "scoring.rescored org=%s leads=%s changed=%s history_rows=%s seconds=%.2f",
-        org_id,
+        summary.org_id,
         summary.leads,
         summary.changed,
         summary.history_rows,
@@ -128,23 +151,70 @@ async def rescore_org(
     return summary
 
 
-async def _history_max(session: AsyncSession, org_id: int) -> int:
-    value = (
-        await session.execute(
-            text("SELECT max(id) FROM lead_score_history WHERE organization_id = :org"), {"org": org_id}
-        )
-    ).scalar_one()
-    return int(value or 0)
+async def rescore_org(
+    session: AsyncSession, *, org_id: int, progress: Progress | None = None, chunk: int = CHUNK
+) -> RescoreSummary:
+    """Recompute every lead's rule points of ``org_id`` inside the caller's transaction."""
+    started = time.perf_counter()
+    await session.flush()
+    await take_scoring_lock(session, org_id)
+    await _tune(session)
+    plan = await _plan(session, org_id, chunk)
+    summary = RescoreSummary(org_id=org_id, rules=len(plan.config.rules), leads=plan.total)
+    if progress is not None:
+        progress(0, plan.total)
+    for lo, hi, done in plan.ranges:
+        summary.history_rows += await _rescore_range(session, org_id, plan, lo, hi)
+        if progress is not None:
+            progress(done, plan.total)
+    summary.changes = take_changes(session)
+    return _summarize(summary, started)
 
 
-async def _history_since(session: AsyncSession, org_id: int, after: int) -> int:
-    value = (
-        await session.execute(
-            text("SELECT count(*) FROM lead_score_history WHERE organization_id = :org AND id > :after"),
-            {"org": org_id, "after": after},
-        )
-    ).scalar_one()
-    return int(value)
+async def _rescore_parallel(
+    database: Database,
+    org_id: int,
+    *,
+    publisher: ScorePublisher | None,
+    progress: Progress | None,
+    workers: int,
+    chunk: int,
+) -> RescoreSummary:
+    """``workers`` connections rescore ranges side by side, each range in its own transaction (a lead is
+    always consistent: score, ``rule_points`` and its history row commit together), published as each
+    commits. A coordinating transaction holds the organization's scoring lock throughout."""
+    started = time.perf_counter()
+    async with database.uow(org_id) as coordinator:
+        await take_scoring_lock(coordinator, org_id)
+        plan = await _plan(coordinator, org_id, chunk)
+        summary = RescoreSummary(org_id=org_id, rules=len(plan.config.rules), leads=plan.total)
+        # (lo, hi, live leads in the range), taken from the end
+        pending = [
+            (lo, hi, cumulative - (plan.ranges[i - 1][2] if i else 0))
+            for i, (lo, hi, cumulative) in enumerate(plan.ranges)
+        ][::-1]
+        done = 0
+        if progress is not None:
+            progress(0, plan.total)
+
+        async def work() -> None:
+            nonlocal done
+            while pending:
+                lo, hi, leads = pending.pop()
+                async with database.uow(org_id) as session:
+                    await _tune(session)
+                    written = await _rescore_range(session, org_id, plan, lo, hi)
+                    changes = take_changes(session)
+                summary.history_rows += written
+                summary.changes.extend(changes)
+                done += leads
+                if progress is not None:
+                    progress(min(done, plan.total), plan.total)
+                if publisher is not None:
+                    await publisher.publish(changes)
+
+        await asyncio.gather(*(work() for _ in range(max(1, min(workers, len(plan.ranges))))))
+    return _summarize(summary, started)
 
 
 async def rescore(
@@ -153,9 +223,16 @@ async def rescore(
     *,
     publisher: ScorePublisher | None = None,
     progress: Progress | None = None,
+    workers: int = WORKERS,
 ) -> RescoreSummary:
-    """Rescore ``org_id`` in its own unit of work, then publish the changes (Redis, hot alerts). What the
-    edges run after a rule is added, edited or disabled (in the background), and ``lma-bot rescore``."""
+    """Rescore ``org_id`` and publish the changes (Redis, hot alerts). What the edges run after a rule is
+    added, edited or disabled (in the background), and ``lma-bot rescore``. With ``workers`` > 1, ranges of
+    leads are rescored on that many connections at once, each range committed (and published) on its own;
+    with 1, in one transaction, published after the commit."""
+    if workers > 1:
+        return await _rescore_parallel(
+            database, org_id, publisher=publisher, progress=progress, workers=workers, chunk=PARALLEL_CHUNK
+        )
     async with database.uow(org_id) as session:
         summary = await rescore_org(session, org_id=org_id, progress=progress)
     if publisher is not None:

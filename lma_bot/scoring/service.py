@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
 from lma_bot.errors import InvalidInput, NotFound, PermissionDenied
-from lma_bot.models import Lead, LeadRuleScore, LeadScoreHistory, LeadScoringRule, User
+from lma_bot.models import Lead, LeadScoreHistory, LeadScoringRule, User
 from lma_bot.models.scoring import RULE_TYPES
 from lma_bot.scoring.engine import ScoreChange, apply_rows, load_config, score_leads
 from lma_bot.scoring.rules import validate_rule
@@ -223,20 +223,20 @@ async def score_breakdown(
     ).scalar_one_or_none()
     if lead is None:
         raise NotFound(f"lead {lead_id} not found")
-    lines = list(
-        (
-            await session.execute(
-                select(LeadRuleScore, LeadScoringRule.name)
-                .join(
-                    LeadScoringRule,
-                    (LeadScoringRule.organization_id == LeadRuleScore.organization_id)
-                    & (LeadScoringRule.id == LeadRuleScore.rule_id),
-                )
-                .where(LeadRuleScore.organization_id == org_id, LeadRuleScore.lead_id == lead_id)
-                .order_by(func.abs(LeadRuleScore.points).desc(), LeadRuleScore.rule_id)
-            )
-        ).tuples()
-    )
+    lines = [
+        RuleLine(int(r[0]), str(r[1]), int(r[2]), int(r[3]), r[4])
+        for r in await session.execute(
+            text(
+                "SELECT r.id, r.name, (e.value ->> 0)::int AS points, (e.value ->> 1)::int AS firings, "
+                "to_timestamp(CAST(nullif(e.value -> 2, 'null') AS numeric)) AS last_fired_at "
+                "FROM leads l CROSS JOIN LATERAL jsonb_each(l.rule_points) e "
+                "JOIN lead_scoring_rules r ON r.organization_id = l.organization_id AND r.id = e.key::int "
+                "WHERE l.organization_id = :org AND l.id = :lead "
+                "ORDER BY abs((e.value ->> 0)::int) DESC, r.id"
+            ),
+            {"org": org_id, "lead": lead_id},
+        )
+    ]
     totals: dict[str, int] = dict(
         (
             await session.execute(
@@ -264,7 +264,7 @@ async def score_breakdown(
         score=lead.score,
         temperature=lead.lead_temperature,
         locked_at=lead.score_locked_at,
-        rules=[RuleLine(s.rule_id, name, s.points, s.firings, s.last_fired_at) for s, name in lines],
+        rules=lines,
         manual_points=int(totals.get("manual", 0)),
         decay_points=int(totals.get("decay", 0)),
         recent=[
