@@ -218,7 +218,7 @@ def _targets(
             "fire AS (SELECT ev.lead_id, "
             + ", ".join(aggregates)
             + " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id"
-            + f" WHERE {scorable} GROUP BY ev.lead_id)"
+            + f" WHERE {scorable}{leads_filter} GROUP BY ev.lead_id)"
         )
         for i, rule in enumerate(event_rules):
             firings = f"coalesce(f.f{i}, 0)"
@@ -383,7 +383,7 @@ upd AS (
          rule_points = j.new
   FROM j
   WHERE l.organization_id = :org AND l.id = j.id AND l.rule_points = j.old
-    AND l.deleted_at IS NULL AND l.score_locked_at IS NULL
+    AND l.deleted_at IS NULL AND l.score_locked_at IS NULL{leads_filter}
   RETURNING l.id, l.score - j.delta AS previous, l.score, j.lead_temperature AS previous_temperature,
             l.lead_temperature, l.assigned_to_id, j.delta, j.rd, j.reason, j.rule_id
 ),
