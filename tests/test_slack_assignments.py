@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -254,15 +255,26 @@ async def test_reassign_button_opens_a_user_picker_and_the_form_requests(env: Sl
         "assignee": {"assignee": {"type": "users_select", "selected_user": "U0REP2"}},
         "reason": {"reason": {"type": "plain_text_input", "value": "swap"}},
     }
+    env.fake.delay("chat.postMessage", 4.0)  # a slow Slack: the form still closes at once
+    started = time.monotonic()
     status, body = await env.client.view(
         view_submission(
             "lead-reassign", values, private_metadata=view["private_metadata"], user_id="U0REP", view_id="V9"
         )
     )
+    assert time.monotonic() - started < 2.0
     assert (status, body) == (200, "")
     [row] = await _rows(db, env.org_id)
     assert row.status == "pending"
     assert row.reason == "swap"
+    env.fake.delay("chat.postMessage", 0)
+    for _ in range(150):  # the managers' DMs, then the requester's confirmation
+        posts = env.fake.calls_to("chat.postMessage")
+        if any(f"Request #{row.id} sent" in str(p.params.get("text")) for p in posts):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"no confirmation among {[p.params.get('text') for p in posts]}")
 
 
 async def test_expiry_marks_notes_the_thread_and_tells_the_requester(env: SlackEnv, db: Database) -> None:

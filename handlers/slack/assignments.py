@@ -201,9 +201,29 @@ async def after_settled(
 # --- verbs ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Assigned:
+    """A committed reassignment or request, before anyone is told."""
+
+    outcome: Any
+    view: RequestView
+    superseded: RequestView | None
+
+
 async def assign(
     deps: SlackDeps, client: AsyncWebClient, actor: Actor, *, ref: str, to_slack_id: str, reason: str | None
 ) -> Answer:
+    committed = await assign_commit(deps, client, actor, ref=ref, to_slack_id=to_slack_id, reason=reason)
+    if isinstance(committed, Answer):
+        return committed
+    return await assign_notify(deps, client, actor, committed)
+
+
+async def assign_commit(
+    deps: SlackDeps, client: AsyncWebClient, actor: Actor, *, ref: str, to_slack_id: str, reason: str | None
+) -> Assigned | Answer:
+    """The database part of a reassignment (domain errors raise here, before any Slack post); an Answer
+    when a request for the lead is already pending."""
     to_user_id = await _member(deps, client, actor, to_slack_id)
     try:
         async with deps.database.uow(actor.org_id) as session:
@@ -227,7 +247,13 @@ async def assign(
         async with deps.database.uow(actor.org_id) as session:
             existing = await service.view(session, org_id=actor.org_id, assignment_id=exc.existing_id)
         return Answer(text=error_text(exc), blocks=duplicate_pending(existing))
-    if isinstance(outcome, service.Requested):
+    return Assigned(outcome=outcome, view=view, superseded=superseded)
+
+
+async def assign_notify(deps: SlackDeps, client: AsyncWebClient, actor: Actor, done: Assigned) -> Answer:
+    """Slack's part, after the commit: the approvals post or the DMs, App Homes, the answer."""
+    view, superseded = done.view, done.superseded
+    if isinstance(done.outcome, service.Requested):
         where = await post_for_approval(deps.database, client, org_id=actor.org_id, view=view)
         await refresh_homes(deps.database, client, org_id=actor.org_id, user_ids=[], managers=True)
         return Answer(text=f"Request #{view.id} sent", blocks=request_sent(view, where=where))
@@ -411,13 +437,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         try:
             actor = await actor_for(body, client)
-            answer = await assign(
+            committed = await assign_commit(
                 deps, client, actor, ref=str(context.lead_id), to_slack_id=chosen, reason=_reason(view)
             )
         except DomainError as exc:
             await ack(response_action="errors", errors={Block.ASSIGNEE: error_text(exc)})
             return
-        await ack()
+        await ack()  # the form closes now; Slack posts (approvals, DMs, App Homes) follow
+        answer = (
+            committed
+            if isinstance(committed, Answer)
+            else await assign_notify(deps, client, actor, committed)
+        )
         await client.chat_postMessage(channel=actor.slack_user_id, text=answer.text, blocks=answer.blocks)
 
     app.action(Action.LEAD_REASSIGN_APPROVE)(ack=just_ack, lazy=[decide_click])
