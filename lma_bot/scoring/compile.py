@@ -151,11 +151,11 @@ class _RuleExpr:
     rule: Rule
     points: str  # SQL int: what the rule gives the lead now
     firings: str  # SQL int: how many times it matched (before the repeat policy caps the points)
-    fired_at: str  # SQL jsonb: last firing, epoch seconds (kept from before for field rules)
+    fired_at: str  # SQL text (a JSON number): last firing, epoch seconds (kept from before for field rules)
 
 
 #: one entry of ``leads.rule_points``: ``{"<rule id>": [points, firings, last fired (epoch seconds)]}``
-NOW_EPOCH = "(SELECT to_jsonb(extract(epoch FROM now())))"  # evaluated once per statement
+NOW_EPOCH = "(SELECT CAST(extract(epoch FROM now()) AS text))"  # evaluated once per statement
 _MAX_PAIRS = 45  # jsonb_build_object / concat_ws take at most 100 arguments
 
 
@@ -233,7 +233,7 @@ def _targets(
                     rule,
                     f"({int(rule.points)} * {capped})",
                     firings,
-                    f"to_jsonb(extract(epoch FROM f.t{i}))",
+                    f"coalesce(CAST(extract(epoch FROM f.t{i}) AS text), 'null')",
                 )
             )
     for i, rule in enumerate(field_rules):
@@ -243,7 +243,7 @@ def _targets(
                 rule,
                 f"(CASE WHEN m.m{i} THEN {int(rule.points)} ELSE 0 END)",
                 f"(CASE WHEN m.m{i} THEN 1 ELSE 0 END)",
-                f"coalesce(nullif(l.rule_points -> '{int(rule.id)}' -> 2, 'null'), {NOW_EPOCH})",
+                f"coalesce(CAST(nullif(l.rule_points -> '{int(rule.id)}' -> 2, 'null') AS text), {NOW_EPOCH})",
             )
         )
     joins = ""
@@ -260,21 +260,20 @@ def _chunks(items: list[str], size: int = _MAX_PAIRS) -> list[list[str]]:
 
 
 def _object(pairs: list[tuple[str, str]]) -> str:
-    """A jsonb object of the non-NULL values (``jsonb_strip_nulls``), built in chunks of arguments."""
-    parts = []
-    for chunk in _chunks([f"'{k}', {v}" for k, v in pairs]):
-        parts.append(f"jsonb_strip_nulls(jsonb_build_object({', '.join(chunk)}))")
-    return " || ".join(parts)
+    """A jsonb object of the pairs whose value (SQL text holding JSON) is not NULL. Built as text and cast
+    once: about twice as fast as ``jsonb_strip_nulls(jsonb_build_object(...))``. Keys are rule ids."""
+    items = [f"'\"{int(k)}\":' || {v}" for k, v in pairs]
+    return f"CAST('{{' || coalesce({_joined(items, ',')}, '') || '}}' AS jsonb)"
 
 
-def _joined(items: list[str]) -> str:
-    """``concat_ws(', ', ...)`` of the non-NULL items, NULL when there are none."""
+def _joined(items: list[str], sep: str = ", ") -> str:
+    """``concat_ws(sep, ...)`` of the non-NULL items, NULL when there are none."""
     if not items:
         return "CAST(NULL AS text)"
-    parts = [f"nullif(concat_ws(', ', {', '.join(chunk)}), '')" for chunk in _chunks(items)]
+    parts = [f"nullif(concat_ws('{sep}', {', '.join(chunk)}), '')" for chunk in _chunks(items)]
     if len(parts) == 1:
         return parts[0]
-    return f"nullif(concat_ws(', ', {', '.join(parts)}), '')"
+    return f"nullif(concat_ws('{sep}', {', '.join(parts)}), '')"
 
 
 def apply_sql(
@@ -328,9 +327,12 @@ def apply_sql(
     for i, x in in_order:  # reasons name the rules in priority order
         key = str(int(x.rule.id))
         entries.append(
-            (key, f"CASE WHEN c.p{i} <> 0 OR c.n{i} <> 0 THEN jsonb_build_array(c.p{i}, c.n{i}, c.t{i}) END")
+            (
+                key,
+                f"CASE WHEN c.p{i} <> 0 OR c.n{i} <> 0 THEN '[' || c.p{i} || ',' || c.n{i} || ',' || c.t{i} || ']' END",
+            )
         )
-        deltas.append((key, f"nullif(c.p{i} - c.o{i}, 0)"))
+        deltas.append((key, f"CAST(nullif(c.p{i} - c.o{i}, 0) AS text)"))
         old_sum.append(f"c.o{i}")
         new_sum.append(f"c.p{i}")
         moved_count.append(f"(c.p{i} <> c.o{i})::int")

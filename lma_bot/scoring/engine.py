@@ -228,8 +228,9 @@ async def apply_rows(
         )
         for r in rows
     ]
-    for change in changes:
-        _sync_loaded(session, org_id, change.lead_id, change.score, change.temperature)
+    if len(session.sync_session.identity_map):  # nothing loaded (a rescore): nothing to refresh
+        for change in changes:
+            _sync_loaded(session, org_id, change.lead_id, change.score, change.temperature)
     note_changes(session, changes)
     if fire_workflows:
         for change in changes:

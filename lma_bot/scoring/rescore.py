@@ -194,6 +194,7 @@ async def _rescore_parallel(
             for i, (lo, hi, cumulative) in enumerate(plan.ranges)
         ][::-1]
         done = 0
+        publishing: list[asyncio.Task[None]] = []
         if progress is not None:
             progress(0, plan.total)
 
@@ -201,19 +202,34 @@ async def _rescore_parallel(
             nonlocal done
             while pending:
                 lo, hi, leads = pending.pop()
+                began = time.perf_counter()
                 async with database.uow(org_id) as session:
                     await _tune(session)
                     written = await _rescore_range(session, org_id, plan, lo, hi)
                     changes = take_changes(session)
+                    computed = time.perf_counter()
+                log.debug(
+                    "scoring.rescored_range org=%s ids=%s-%s changed=%s statement=%.2fs commit=%.2fs",
+                    org_id,
+                    lo,
+                    hi,
+                    len(changes),
+                    computed - began,
+                    time.perf_counter() - computed,
+                )
                 summary.history_rows += written
                 summary.changes.extend(changes)
                 done += leads
                 if progress is not None:
                     progress(min(done, plan.total), plan.total)
-                if publisher is not None:
-                    await publisher.publish(changes)
+                if publisher is not None and changes:
+                    # in the background: the next range's statement runs meanwhile
+                    publishing.append(asyncio.create_task(publisher.publish(changes)))
 
-        await asyncio.gather(*(work() for _ in range(max(1, min(workers, len(plan.ranges))))))
+        try:
+            await asyncio.gather(*(work() for _ in range(max(1, min(workers, len(plan.ranges))))))
+        finally:
+            await asyncio.gather(*publishing)
     return _summarize(summary, started)
 
 
