@@ -5,6 +5,7 @@ Redis and the hot alert after the commit."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -498,3 +499,27 @@ async def test_after_commit_publishing_and_savepoint_rollback(
     async with db.uow(org) as session:
         assert (await session.get(Lead, (org, lead))) is not None
     assert (await _check_invariant(db, org))[lead] == 10
+
+
+async def test_rescore_waits_for_running_scorers_and_scorers_never_wait_for_a_rescore(db: Database) -> None:
+    """The organization's scoring lock: a rescore starts after the scorers already running have committed
+    (and so sees their events); a scorer that starts during a rescore does not wait for it, and the rescore
+    leaves its lead alone. Either way the score equals the rules' and adds up to the history."""
+    org = await new_org(db)
+    await _rule(db, org, {"event": "email_opened"}, points=10, repeat_policy="once_per_event")
+    lead = await _lead(db, org, email="ann@acme.com")
+    async with db.uow(org) as scorer:
+        await engine.record_event(
+            session=scorer, org_id=org, lead_id=lead, event_type="email_opened", dedupe_key="a"
+        )
+        pending = asyncio.ensure_future(rescore(db, org, workers=1))
+        await asyncio.sleep(0.3)
+        assert not pending.done()  # waiting for the scorer's shared hold of the lock
+    summary = await pending
+    assert (summary.changed, summary.history_rows) == (0, 0)  # saw the scorer's committed event
+    async with db.uow(org) as rescorer:
+        await engine.take_scoring_lock(rescorer, org)  # a rescore in progress
+        scored = await asyncio.wait_for(_event(db, org, lead, "email_opened", 1, key="b"), timeout=5)
+        assert [c.score for c in scored] == [20]
+        assert (await rescore_org(rescorer, org_id=org)).changed == 0
+    assert (await _check_invariant(db, org))[lead] == 20
