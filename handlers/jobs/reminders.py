@@ -186,7 +186,7 @@ class ReminderDispatcher:
     async def reconcile(self) -> int:
         """Put back into Redis every pending reminder PostgreSQL knows and Redis lost."""
         return await self.queue.rebuild(
-            self.database, lambda session, org_id: service.pending(session, org_id=org_id)
+            self.database, lambda session, org_id: service.pending(session, org_id=org_id, now=self.clock())
         )
 
     async def digests(self) -> int:

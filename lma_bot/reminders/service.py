@@ -191,8 +191,15 @@ async def mark_done(session: AsyncSession, *, org_id: int, reminder_id: int, act
     return reminder
 
 
-async def pending(session: AsyncSession, *, org_id: int) -> list[tuple[int, dt.datetime]]:
-    """(id, due time) of every reminder of the organization still to deliver: what the queue must hold."""
+async def pending(
+    session: AsyncSession, *, org_id: int, now: dt.datetime | None = None
+) -> list[tuple[int, dt.datetime]]:
+    """(id, due time) of every reminder of the organization still to deliver: what the queue must hold.
+
+    A reminder being sent right now (an intent younger than SEND_TIMEOUT) is left out: its sender holds it,
+    and putting it back would only leave a stale entry once it is sent. A stale intent (its sender died) is
+    in, due when it may be recovered."""
+    now = now or _now()
     rows = await session.execute(
         select(Reminder.id, Reminder.due_at, Reminder.sending_since).where(
             Reminder.organization_id == org_id, Reminder.status.in_(ACTIVE)
@@ -200,8 +207,9 @@ async def pending(session: AsyncSession, *, org_id: int) -> list[tuple[int, dt.d
     )
     out = []
     for rid, due_at, sending_since in rows.tuples():
-        at = due_at if sending_since is None else max(due_at, sending_since + SEND_TIMEOUT)
-        out.append((int(rid), at))
+        if sending_since is not None and sending_since + SEND_TIMEOUT > now:
+            continue
+        out.append((int(rid), due_at if sending_since is None else max(due_at, sending_since + SEND_TIMEOUT)))
     return out
 
 
