@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import flows
-from handlers.slack.actor import provision, resolve_actor, slack_profile
+from handlers.slack.actor import actor_for_payload, provision, slack_profile
 from handlers.slack.blocks.card import lead_card
 from handlers.slack.blocks.lists import lead_page
 from handlers.slack.blocks.modals import add_note_modal, change_status_modal
@@ -35,13 +35,7 @@ def _lead_ref(body: dict[str, Any]) -> LeadRef:
 
 
 async def _actor(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> Any:
-    return await resolve_actor(
-        deps,
-        client,
-        team_id=body["team"]["id"] if body.get("team") else body["user"]["team_id"],
-        team_domain=(body.get("team") or {}).get("domain"),
-        slack_user_id=body["user"]["id"],
-    )
+    return await actor_for_payload(deps, client, body)
 
 
 async def just_ack(ack: AsyncAck) -> None:

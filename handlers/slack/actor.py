@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -110,3 +111,16 @@ def _actor(org_id: int, user_id: int, role: str, slack_id: str, name: str, tz: s
             "your lma-bot account is deactivated; ask an admin of your team to reactivate it"
         )
     return Actor(org_id=org_id, user_id=user_id, role=role, slack_user_id=slack_id, name=name, timezone=tz)
+
+
+async def actor_for_payload(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> Actor:
+    """The actor of an interactivity payload (a button, a form submission; App Home clicks carry the team in
+    ``user.team_id`` only)."""
+    team = body.get("team") or {}
+    return await resolve_actor(
+        deps,
+        client,
+        team_id=team.get("id") or body["user"]["team_id"],
+        team_domain=team.get("domain"),
+        slack_user_id=body["user"]["id"],
+    )

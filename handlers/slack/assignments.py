@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, provision, resolve_actor, slack_profile
+from handlers.slack.actor import Actor, actor_for_payload, provision, slack_profile
 from handlers.slack.blocks.assignments import (
     admin_settings,
     approval_request,
@@ -375,14 +375,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
-        team = body.get("team") or {}
-        return await resolve_actor(
-            deps,
-            client,
-            team_id=team.get("id") or body["user"]["team_id"],
-            team_domain=team.get("domain"),
-            slack_user_id=body["user"]["id"],
-        )
+        return await actor_for_payload(deps, client, body)
 
     async def decide_click(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         approve = body["actions"][0]["action_id"] == Action.LEAD_REASSIGN_APPROVE

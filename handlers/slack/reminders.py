@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, resolve_actor
+from handlers.slack.actor import Actor, actor_for_payload
 from handlers.slack.blocks.common import slack_date, user_ref
 from handlers.slack.blocks.reminders import reminder_list, reminder_settled
 from handlers.slack.deps import SlackDeps
@@ -205,14 +205,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
-        team = body.get("team") or {}
-        return await resolve_actor(
-            deps,
-            client,
-            team_id=team.get("id") or body["user"]["team_id"],
-            team_domain=team.get("domain"),
-            slack_user_id=body["user"]["id"],
-        )
+        return await actor_for_payload(deps, client, body)
 
     async def settle(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         action = Action(body["actions"][0]["action_id"])

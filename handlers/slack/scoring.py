@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, resolve_actor
+from handlers.slack.actor import Actor, actor_for_payload
 from handlers.slack.blocks.scoring import hot_alert, rule_modal, rules_blocks, score_blocks
 from handlers.slack.clients import ClientFor
 from handlers.slack.deps import SlackDeps
@@ -279,14 +279,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
-        team = body.get("team") or {}
-        return await resolve_actor(
-            deps,
-            client,
-            team_id=team.get("id") or body["user"]["team_id"],
-            team_domain=team.get("domain"),
-            slack_user_id=body["user"]["id"],
-        )
+        return await actor_for_payload(deps, client, body)
 
     def value(body: dict[str, Any]) -> str:
         return str(body["actions"][0].get("value") or "")
