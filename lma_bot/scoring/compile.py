@@ -208,17 +208,24 @@ def _targets(
             + ", ".join(window_defs)
             + ")"
         )
+        matches = []
         aggregates = []
         for i, rule in enumerate(event_rules):
             triggers = ", ".join(binds(n) for n in rule.event_names)
-            condition = f"ev.event_type IN ({triggers}) AND {node_sql(rule.criteria, binds, counts)}"
-            aggregates.append(f"count(*) FILTER (WHERE {condition}) AS f{i}")
-            aggregates.append(f"max(ev.occurred_at) FILTER (WHERE {condition}) AS t{i}")
+            matches.append(
+                f"(ev.event_type IN ({triggers}) AND {node_sql(rule.criteria, binds, counts)}) AS b{i}"
+            )
+            aggregates.append(f"count(*) FILTER (WHERE x.b{i}) AS f{i}")
+            aggregates.append(f"max(x.occurred_at) FILTER (WHERE x.b{i}) AS t{i}")
+        # each rule's condition evaluated once per event (OFFSET 0 keeps the subquery from being flattened
+        # into the aggregates, which would evaluate it once for the count and once for the max)
         ctes.append(
-            "fire AS (SELECT ev.lead_id, "
+            "fire AS (SELECT x.lead_id, "
             + ", ".join(aggregates)
+            + " FROM (SELECT ev.lead_id, ev.occurred_at, "
+            + ", ".join(matches)
             + " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id"
-            + f" WHERE {scorable}{leads_filter} GROUP BY ev.lead_id)"
+            + f" WHERE {scorable}{leads_filter} OFFSET 0) x GROUP BY x.lead_id)"
         )
         for i, rule in enumerate(event_rules):
             firings = f"coalesce(f.f{i}, 0)"
