@@ -1,6 +1,6 @@
-"""Rules compiled to SQL: every active rule's contribution to a set of leads (or every lead of the
-organization), computed in one statement, and applied as history rows, ``lead_rule_scores`` and
-``leads.score`` in one more.
+"""Rules compiled to SQL: every active rule's contribution to a set of leads (or a range of the
+organization's leads), computed, compared with ``leads.rule_points`` and applied (``leads.score``,
+temperature, ``rule_points``, one history row per changed lead) in one statement.
 
 Incremental scoring (one lead, at an event or a change) and ``lma-bot rescore`` (every lead) run the *same*
 statement with a different lead filter, so they cannot disagree. Semantics are those of
