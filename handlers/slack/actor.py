@@ -8,10 +8,12 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.slack.blocks.messages import workspace_not_set_up
 from handlers.slack.deps import SlackDeps
 from lma_bot.errors import DomainError, PermissionDenied
+from lma_bot.models import User
 from lma_bot.users.service import get_by_slack_id, provision_slack_member
 
 log = logging.getLogger(__name__)
@@ -124,3 +126,14 @@ async def actor_for_payload(deps: SlackDeps, client: AsyncWebClient, body: dict[
         team_domain=team.get("domain"),
         slack_user_id=body["user"]["id"],
     )
+
+
+async def user_row(session: AsyncSession, actor: Actor) -> User:
+    """The actor's user row inside a unit of work, for services that take a ``User``; refused when it was
+    removed or deactivated since the actor was resolved (the member cache holds an actor a few seconds)."""
+    user = await session.get(User, (actor.org_id, actor.user_id))
+    if user is None:
+        raise PermissionDenied("your lma-bot user was removed; ask an admin of your team")
+    if not user.is_active:
+        raise PermissionDenied("your lma-bot account is deactivated; ask an admin of your team")
+    return user

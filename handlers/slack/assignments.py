@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, actor_for_payload, provision, slack_profile
+from handlers.slack.actor import Actor, actor_for_payload, provision, slack_profile, user_row
 from handlers.slack.blocks.assignments import (
     admin_settings,
     approval_request,
@@ -52,7 +52,6 @@ from lma_bot.db import Database
 from lma_bot.errors import DomainError, InvalidInput, PermissionDenied
 from lma_bot.leads.cache import LeadCardCache
 from lma_bot.leads.service import resolve_lead
-from lma_bot.models import User
 from lma_bot.users.service import get_by_slack_id
 
 log = logging.getLogger(__name__)
@@ -64,14 +63,6 @@ EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": F
 class Answer:
     text: str
     blocks: list[dict[str, Any]] | None = None
-
-
-async def _user(session: Any, actor: Actor) -> User:
-    user = await session.get(User, (actor.org_id, actor.user_id))
-    if user is None or not user.is_active:
-        raise PermissionDenied("your lma-bot account is deactivated; ask an admin of your team")
-    assert isinstance(user, User)
-    return user
 
 
 async def _member(deps: SlackDeps, client: AsyncWebClient, actor: Actor, slack_user_id: str) -> int:
@@ -227,7 +218,7 @@ async def assign_commit(
     to_user_id = await _member(deps, client, actor, to_slack_id)
     try:
         async with deps.database.uow(actor.org_id) as session:
-            user = await _user(session, actor)
+            user = await user_row(session, actor)
             lead = await resolve_lead(session, org_id=actor.org_id, ref=ref)
             outcome = await service.request(
                 session,
@@ -275,7 +266,7 @@ async def decide(
         raise PermissionDenied("only managers and admins decide reassignment requests")
     try:
         async with deps.database.uow(actor.org_id) as session:
-            user = await _user(session, actor)
+            user = await user_row(session, actor)
             await service.decide(
                 session, org_id=actor.org_id, assignment_id=assignment_id, actor=user, approve=approve
             )
@@ -292,7 +283,7 @@ async def decide(
 
 async def cancel(deps: SlackDeps, client: AsyncWebClient, actor: Actor, assignment_id: int) -> Answer:
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         await service.cancel(session, org_id=actor.org_id, assignment_id=assignment_id, actor=user)
         view = await service.view(session, org_id=actor.org_id, assignment_id=assignment_id)
     await settle_messages(client, view)
@@ -307,7 +298,7 @@ async def admin(deps: SlackDeps, client: AsyncWebClient, actor: Actor, command: 
     if isinstance(command, (AdminCapacity, AdminAway)) and command.slack_user_id:
         target = await _member(deps, client, actor, command.slack_user_id)
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         org = actor.org_id
         if isinstance(command, AdminApprovalsChannel):
             await service.set_approvals_channel(

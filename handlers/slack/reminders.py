@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, actor_for_payload
+from handlers.slack.actor import Actor, actor_for_payload, user_row
 from handlers.slack.blocks.common import slack_date, user_ref
 from handlers.slack.blocks.reminders import reminder_list, reminder_settled
 from handlers.slack.deps import SlackDeps
@@ -125,7 +125,7 @@ async def list_text(deps: SlackDeps, actor: Actor) -> list[dict[str, Any]]:
 
 async def cancel(deps: SlackDeps, actor: Actor, reminder_id: int) -> str:
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         reminder = await service.cancel(session, org_id=actor.org_id, reminder_id=reminder_id, actor=user)
         lead_id = reminder.lead_id
     await _forget(deps, Member(actor.org_id, reminder_id))
@@ -138,14 +138,6 @@ async def _forget(deps: SlackDeps, member: Member) -> None:
         await DueQueue(deps.redis, deps.keys).done(member)
     except RedisError:  # the scheduler finds it cancelled and drops it
         log.warning("reminder.unqueue_unavailable member=%s", member)
-
-
-async def _user(session: Any, actor: Actor) -> User:
-    user = await session.get(User, (actor.org_id, actor.user_id))
-    if user is None:
-        raise InvalidInput("your lma-bot user was removed; ask an admin")
-    assert isinstance(user, User)
-    return user
 
 
 def tomorrow_morning(actor: Actor, now: dt.datetime) -> dt.datetime:
@@ -214,7 +206,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             actor = await actor_for(body, client)
             now = dt.datetime.now(dt.UTC)
             async with deps.database.uow(actor.org_id) as session:
-                user = await _user(session, actor)
+                user = await user_row(session, actor)
                 if action == Action.REMINDER_DONE:
                     reminder = await service.mark_done(
                         session, org_id=actor.org_id, reminder_id=ref.reminder_id, actor=user

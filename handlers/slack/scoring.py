@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack.actor import Actor, actor_for_payload
+from handlers.slack.actor import Actor, actor_for_payload, user_row
 from handlers.slack.blocks.scoring import hot_alert, rule_modal, rules_blocks, score_blocks
 from handlers.slack.clients import ClientFor
 from handlers.slack.deps import SlackDeps
@@ -46,13 +46,6 @@ RULE_FIELDS = {
 }
 
 
-async def _user(session: Any, actor: Actor) -> User:
-    user = await session.get(User, (actor.org_id, actor.user_id))
-    if not isinstance(user, User):
-        raise InvalidInput("your lma-bot user was removed; ask an admin")
-    return user
-
-
 async def breakdown(deps: SlackDeps, actor: Actor, lead_id: int) -> list[dict[str, Any]]:
     async with deps.database.uow(actor.org_id) as session:
         lead = await get_lead(session, org_id=actor.org_id, lead_id=lead_id)
@@ -77,7 +70,7 @@ def parse_adjustment(text: str) -> tuple[int | None, int | None]:
 async def adjust(deps: SlackDeps, actor: Actor, lead_id: int, amount: str, reason: str) -> str:
     delta, set_to = parse_adjustment(amount)
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         lead = await get_lead(session, org_id=actor.org_id, lead_id=lead_id)
         before, name = lead.score, lead.display_name
         change = await service.adjust_score(
@@ -95,7 +88,7 @@ async def adjust(deps: SlackDeps, actor: Actor, lead_id: int, amount: str, reaso
 
 async def set_lock(deps: SlackDeps, actor: Actor, lead_id: int, *, lock: bool) -> str:
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         lead = await get_lead(session, org_id=actor.org_id, lead_id=lead_id)
         name = lead.display_name
         if lock:
@@ -136,7 +129,7 @@ async def set_active(
     """Enable or disable a rule (``None``: the opposite of now), then rescore in the background."""
     _require_admin(actor)
     async with deps.database.uow(actor.org_id) as session:
-        user = await _user(session, actor)
+        user = await user_row(session, actor)
         rule = await service.get_rule(session, org_id=actor.org_id, rule_id=rule_id)
         if active is None:
             active = not rule.is_active
@@ -335,7 +328,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 if isinstance(checked, dict):
                     await ack(response_action="errors", errors=checked)
                     return
-                user = await _user(session, actor)
+                user = await user_row(session, actor)
                 if rule_id is None:
                     rule = await service.create_rule(session, org_id=actor.org_id, data=checked, actor=user)
                 else:
