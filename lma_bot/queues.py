@@ -86,6 +86,20 @@ class QueueMember:
         return cls(int(org), int(item))
 
 
+@dataclass(frozen=True)
+class Later:
+    """A claimed item that is not to be handled now: put it back in the queue for ``at``."""
+
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """A claimed item with nothing left to do (done, failed for good, cancelled, gone): drop it."""
+
+    why: str
+
+
 M = TypeVar("M", bound=QueueMember)
 PendingReader = Callable[[AsyncSession, int], Awaitable[list[tuple[int, dt.datetime]]]]
 

@@ -30,6 +30,7 @@ from lma_bot.email.smtp import (
     send_message,
 )
 from lma_bot.failpoints import failpoint
+from lma_bot.queues import Later, Nothing
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.webhooks.providers import mailgun, postmark, sendgrid
 
@@ -100,10 +101,10 @@ class EmailDispatcher:
             step = await outbox.begin_send(
                 session, org_id=org_id, communication_id=member.communication_id, now=self.clock()
             )
-        if isinstance(step, outbox.Later):
+        if isinstance(step, Later):
             await self.queue.retry_at(member, step.at)
             return
-        if isinstance(step, outbox.Nothing):
+        if isinstance(step, Nothing):
             await self.queue.done(member)
             return
         failpoint("email.after_intent")

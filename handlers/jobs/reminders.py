@@ -37,6 +37,7 @@ from lma_bot.db import Database
 from lma_bot.errors import NotFound
 from lma_bot.failpoints import failpoint
 from lma_bot.models import Lead, Reminder, User
+from lma_bot.queues import Later, Nothing
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
 from lma_bot.reminders.digest import claim_digests
@@ -240,9 +241,9 @@ class ReminderDispatcher:
                 return turn.wait
             await self.queue.retry_at(member, self.clock() + dt.timedelta(seconds=turn.wait))
             return 0.0
-        if isinstance(step, service.Later):
+        if isinstance(step, Later):
             await self.queue.retry_at(member, step.at)
-        elif isinstance(step, service.Nothing) or delivery is None:
+        elif isinstance(step, Nothing) or delivery is None:
             await self.queue.done(member)
         else:
             failpoint("reminder.after_intent")

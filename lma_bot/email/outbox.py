@@ -40,6 +40,7 @@ from lma_bot.email.smtp import SmtpTarget
 from lma_bot.errors import Conflict, InvalidInput, NotFound
 from lma_bot.leads import repository as leads
 from lma_bot.models import Communication, Integration, User
+from lma_bot.queues import Later, Nothing
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.validation import normalize_email
 
@@ -276,20 +277,6 @@ class Send:
     send_key: str
     attempt: int
     recovering: bool  # an earlier intent was left behind: this may be a second send of the same Message-ID
-
-
-@dataclass(frozen=True)
-class Later:
-    """Not now: put it back in the queue for ``at``."""
-
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Nothing:
-    """Nothing to send (sent, failed, cancelled, gone): drop it from the queue."""
-
-    why: str
 
 
 async def begin_send(

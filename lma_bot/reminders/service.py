@@ -25,6 +25,7 @@ from lma_bot.activity.service import record
 from lma_bot.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lma_bot.leads.service import get_lead
 from lma_bot.models import Lead, Reminder, User
+from lma_bot.queues import Later, Nothing
 
 MAX_MESSAGE_LENGTH = 500
 #: A Slack call (with its own retries) never takes longer than this; a ``sending`` row older than it is
@@ -225,20 +226,6 @@ class Send:
     recovering: bool  # a previous intent exists: look for its message before posting
     sending_since: dt.datetime
     attempt: int
-
-
-@dataclass(frozen=True)
-class Later:
-    """Not now: put it back in the queue for ``at``."""
-
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Nothing:
-    """Nothing to deliver (sent, cancelled, failed, gone): drop it from the queue."""
-
-    why: str
 
 
 async def begin_send(
