@@ -1,0 +1,21 @@
+"""Scoring rescore cost: ``leads.search_vector`` maintained by a trigger instead of a stored generated column
+(placeholder reserving the revision number; filled in by the rescore work of issue 6).
+
+Revision ID: 0016
+Revises: 0015
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0016"
+down_revision: str | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
