@@ -5,6 +5,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -90,50 +91,122 @@ class _Word:
     term: str
     upper: str | None
 
-    def conditions(self, column: Any, *, literal: bool = False) -> list[Any]:
-        """``column`` starts with this word: a code-point range, an index condition under row-level security.
-        ``literal``: the bounds are written into the SQL text, so PostgreSQL plans the statement for them (a
-        prepared statement would otherwise switch to a generic plan that cannot know how common a word is)."""
-
-        conds = [column >= (_sql_literal(self.term) if literal else self.term)]
-        if self.upper is not None:
-            conds.append(column < (_sql_literal(self.upper) if literal else self.upper))
-        return conds
-
 
 def find_words(text: str) -> list[_Word]:
     return [_Word(t, prefix_upper_bound(t)) for t in dict.fromkeys(search_terms(text))]
 
 
-def word_counts(
-    org_id: int, text: str, *, after: Cursor | None = None, before: Cursor | None = None
-) -> Select[Any]:
+# A `find` runs two statements whose shape depends only on how many words there are (and which of them have
+# an upper bound), the cursor's direction, the plan and the page size. Each shape is built once
+# (``_counts_template``, ``_find_template``) with named parameters, and every request sends only its values
+# (``_find_params``): building the statements cost more client CPU (about 3 ms) than PostgreSQL spent running
+# them on the 500,000-lead organization.
+
+
+class _Towards(StrEnum):
+    START = "start"  # no cursor: the newest leads
+    OLDER = "older"  # after a cursor (Next)
+    NEWER = "newer"  # before a cursor (Previous: rows come back oldest first)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    uppers: tuple[bool, ...]  # one per word (in ``find_words`` order): does it have an upper bound
+    towards: _Towards
+
+    @classmethod
+    def of(cls, words: Sequence[_Word], after: Cursor | None, before: Cursor | None) -> _Shape:
+        towards = _Towards.NEWER if before else _Towards.OLDER if after else _Towards.START
+        return cls(tuple(w.upper is not None for w in words), towards)
+
+
+def _find_params(
+    org_id: int, words: Sequence[_Word], after: Cursor | None, before: Cursor | None
+) -> dict[str, Any]:
+    """The values of a `find` template's parameters (see ``_Binds``)."""
+    params: dict[str, Any] = {"org": org_id}
+    for i, word in enumerate(words):
+        params[f"w{i}"] = word.term
+        if word.upper is not None:
+            params[f"w{i}_upper"] = word.upper
+    cursor = before or after
+    if cursor is not None:
+        params["cursor_at"], params["cursor_id"] = cursor.created_at, cursor.id
+    return params
+
+
+@dataclass(frozen=True)
+class _Binds:
+    """The named parameters of a `find` template. ``literal``: their values are written into the SQL text at
+    execution (``literal_execute``; SQLAlchemy still compiles the statement once), so PostgreSQL plans the
+    statement for them: a prepared statement would otherwise switch to a generic plan that cannot know how
+    common a word is."""
+
+    literal: bool = False
+
+    def org(self) -> Any:
+        return bindparam("org", type_=Integer, literal_execute=self.literal)
+
+    def word(self, column: Any, i: int, has_upper: bool) -> list[Any]:
+        """``column`` starts with word ``i``: a code-point range, an index condition under row-level
+        security."""
+        conds = [column >= self._text(f"w{i}")]
+        if has_upper:
+            conds.append(column < self._text(f"w{i}_upper"))
+        return conds
+
+    def keyset(self, created: Any, ident: Any, towards: _Towards) -> list[Any]:
+        if towards is _Towards.START:
+            return []
+        at = bindparam("cursor_at", type_=DateTime(timezone=True), literal_execute=self.literal)
+        key = bindparam("cursor_id", type_=Integer, literal_execute=self.literal)
+        return _keyset_on(created, ident, at, key, newer=towards is _Towards.NEWER)
+
+    def _text(self, name: str) -> Any:
+        value = bindparam(name, type_=Text, literal_execute=self.literal)
+        return value.collate("C") if self.literal else value
+
+
+@lru_cache(maxsize=256)
+def _counts_template(shape: _Shape) -> Select[Any]:
     """For each word of a `find` text, how many lookup entries start with it, counted up to FIND_SELECTIVE
     (an index-only scan that stops there): one row, one column per word (``c0``, ``c1``, ...). With several
     words, when every one is common, also ``together``: how many of the newest FIND_FIRST_WINDOW leads past the
     cursor have them all (else NULL; PostgreSQL only runs that subquery when the CASE needs it)."""
-    words = find_words(text)
+    binds = _Binds()
     columns = []
-    for i, word in enumerate(words):
+    for i, has_upper in enumerate(shape.uppers):
         entries = (
             select(LeadSearchTerm.lead_id)
-            .where(LeadSearchTerm.organization_id == org_id, *word.conditions(LeadSearchTerm.term))
+            .where(
+                LeadSearchTerm.organization_id == binds.org(), *binds.word(LeadSearchTerm.term, i, has_upper)
+            )
             .limit(FIND_SELECTIVE)
             .subquery(f"w{i}")
         )
         columns.append(select(func.count()).select_from(entries).scalar_subquery().label(f"c{i}"))
-    if len(words) < 2:
+    if len(shape.uppers) < 2:
         return select(*columns)
     counts = select(*columns).offset(0).subquery("counts")  # OFFSET 0: each count runs once
-    window = _walk_window(org_id, after, before, FIND_FIRST_WINDOW)
+    window = _walk_window(binds, shape.towards, FIND_FIRST_WINDOW)
     together = (
         select(func.count())
         .select_from(window)
-        .where(*(_has_word(org_id, window.c.id, w) for w in words))
+        .where(*(_has_word(binds, window.c.id, i, u) for i, u in enumerate(shape.uppers)))
         .scalar_subquery()
     )
-    common = and_(*(counts.c[f"c{i}"] >= FIND_SELECTIVE for i in range(len(words))))
+    common = and_(*(counts.c[f"c{i}"] >= FIND_SELECTIVE for i in range(len(shape.uppers))))
     return select(*counts.c, case((common, together), else_=None).label("together"))
+
+
+def word_counts(
+    org_id: int, text: str, *, after: Cursor | None = None, before: Cursor | None = None
+) -> Select[Any]:
+    """``_counts_template`` for ``text`` with its values bound (to inspect or explain it)."""
+    words = find_words(text)
+    return _counts_template(_Shape.of(words, after, before)).params(
+        _find_params(org_id, words, after, before)
+    )
 
 
 def find_plan(counts: Sequence[int]) -> FindPlan:
@@ -144,27 +217,24 @@ def find_plan(counts: Sequence[int]) -> FindPlan:
     return FindPlan(FindMode.WALK, driver)
 
 
-def _walk_window(org_id: int, after: Cursor | None, before: Cursor | None, size: int) -> Any:
+def _walk_window(binds: _Binds, towards: _Towards, size: int) -> Any:
     """The ids and created_at of the newest ``size`` leads past the cursor, read on idx_leads_org_created_at.
 
     Soft-deleted leads are not filtered here (they have no lookup entries, so no probe matches them, and the
     page's join to ``leads`` checks ``deleted_at`` again): every other index on (organization_id, created_at)
     is partial on ``deleted_at IS NULL``, and a generic plan once read ``idx_leads_org_owner_created`` whole
     (140,000 entries, then a sort) for a page-2 window."""
-    return _ordered(
-        select(Lead.id, Lead.created_at).where(
-            Lead.organization_id == org_id, *_keyset(Lead.created_at, Lead.id, after, before)
-        ),
-        Lead.created_at,
-        Lead.id,
-        before,
-        size - 1,
-    ).subquery("walk")
+    stmt = select(Lead.id, Lead.created_at).where(
+        Lead.organization_id == binds.org(), *binds.keyset(Lead.created_at, Lead.id, towards)
+    )
+    return _ordered(stmt, Lead.created_at, Lead.id, newer=towards is _Towards.NEWER, limit=size - 1).subquery(
+        "walk"
+    )
 
 
-def _has_word(org_id: int, lead_id: Any, word: _Word) -> Any:
+def _has_word(binds: _Binds, lead_id: Any, i: int, has_upper: bool) -> Any:
     """A correlated probe of ``pk_lead_search_terms`` (organization_id, lead_id, term): the lead's own few
-    entries, checked against the word.
+    entries, checked against word ``i``.
 
     Written as a scalar subquery with LIMIT 1, which PostgreSQL keeps as a per-row SubPlan whatever its
     estimates (an EXISTS can become a join, and a generic plan once chose a nested loop over a whole word's
@@ -175,9 +245,9 @@ def _has_word(org_id: int, lead_id: Any, word: _Word) -> Any:
     return (
         select(literal_column("1"))
         .where(
-            probe.organization_id == org_id,
+            probe.organization_id == binds.org(),
             probe.lead_id == lead_id,
-            *word.conditions(probe.term.op("||")(literal_column("''"))),
+            *binds.word(probe.term.op("||")(literal_column("''")), i, has_upper),
         )
         .limit(1)
         .scalar_subquery()
@@ -185,39 +255,25 @@ def _has_word(org_id: int, lead_id: Any, word: _Word) -> Any:
     )
 
 
-def _keyset(
-    created: Any, ident: Any, after: Cursor | None, before: Cursor | None, *, literal: bool = False
-) -> list[Any]:
+def _keyset_on(created: Any, ident: Any, at: Any, key: Any, *, newer: bool) -> list[Any]:
     # Plain comparisons: a row comparison (record_lt) is not leakproof, so under row-level security it could
     # not be an index condition.
-    cursor = before or after
-    if cursor is None:
-        return []
-    at: Any = _sql_literal(cursor.created_at) if literal else cursor.created_at
-    key: Any = _sql_literal(cursor.id) if literal else cursor.id
-    if before is not None:
+    if newer:
         return [created >= at, or_(created > at, and_(created == at, ident > key))]
     return [created <= at, or_(created < at, and_(created == at, ident < key))]
 
 
-def _sql_literal(value: int | str | dt.datetime) -> Any:
-    """``value`` written into the SQL text when the statement is executed (for statements planned for their
-    values, see ``_Word``). SQLAlchemy quotes it, and caches the compiled statement as for any parameter."""
-    if isinstance(value, bool) or not isinstance(value, int | str | dt.datetime):
-        raise TypeError(f"no literal for {value!r}")
-    if isinstance(value, int):
-        return bindparam(None, value, type_=Integer, literal_execute=True)
-    if isinstance(value, dt.datetime):
-        return bindparam(None, value, type_=DateTime(timezone=True), literal_execute=True)
-    return bindparam(None, value, type_=Text, literal_execute=True).collate("C")
+def _keyset(created: Any, ident: Any, after: Cursor | None, before: Cursor | None) -> list[Any]:
+    cursor = before or after
+    if cursor is None:
+        return []
+    return _keyset_on(created, ident, cursor.created_at, cursor.id, newer=before is not None)
 
 
-def _ordered(
-    stmt: Select[Any], created: Any, ident: Any, before: Cursor | None, limit: int, *, literal: bool = False
-) -> Select[Any]:
-    order = (created.asc(), ident.asc()) if before is not None else (created.desc(), ident.desc())
-    stmt = stmt.order_by(*order)
-    return stmt.limit(_sql_literal(limit + 1)) if literal else stmt.limit(limit + 1)
+def _ordered(stmt: Select[Any], created: Any, ident: Any, *, newer: bool, limit: int) -> Select[Any]:
+    """Page order (newest first; oldest first towards newer rows), one row more than a page (is there a next)."""
+    order = (created.asc(), ident.asc()) if newer else (created.desc(), ident.desc())
+    return stmt.order_by(*order).limit(limit + 1)
 
 
 def page(
@@ -239,9 +295,9 @@ def page(
     the lookup tables, never ``@@`` or ``@>`` on the lead row.
     """
     if query.text is not None:
-        return _find_page(
-            org_id, find_words(query.text), find or FindPlan(FindMode.DRIVE), after, before, limit
-        )
+        words = find_words(query.text)
+        template = _find_template(_Shape.of(words, after, before), find or FindPlan(FindMode.DRIVE), limit)
+        return template.params(_find_params(org_id, words, after, before))
     stmt = select(Lead, User)
     created: Any = Lead.created_at
     ident: Any = Lead.id
@@ -261,7 +317,8 @@ def page(
         stmt = stmt.where(Lead.status == query.value)
     elif query.filter is ListFilter.HOT:
         stmt = stmt.where(Lead.lead_temperature == "hot")
-    return _ordered(stmt.where(*_keyset(created, ident, after, before)), created, ident, before, limit)
+    stmt = stmt.where(*_keyset(created, ident, after, before))
+    return _ordered(stmt, created, ident, newer=before is not None, limit=limit)
 
 
 def _with_owner(stmt: Select[Any]) -> Select[Any]:
@@ -270,35 +327,34 @@ def _with_owner(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-def _find_page(
-    org_id: int, words: list[_Word], plan: FindPlan, after: Cursor | None, before: Cursor | None, limit: int
-) -> Select[tuple[Lead, User]]:
-    driver = words[plan.driver]
-    others = [w for i, w in enumerate(words) if i != plan.driver]
+@lru_cache(maxsize=512)
+def _find_template(shape: _Shape, plan: FindPlan, limit: int) -> Select[tuple[Lead, User]]:
+    newer = shape.towards is _Towards.NEWER
+    order = [plan.driver, *(i for i in range(len(shape.uppers)) if i != plan.driver)]  # the driver first
     if plan.mode is FindMode.WALK:
         # The newest FIND_WINDOW leads past the cursor (idx_leads_org_created_at), each word probed per lead;
         # the probes run on the window's rows, before the page's leads are joined.
-        window = _walk_window(org_id, after, before, plan.window or FIND_WINDOW)
+        binds = _Binds()
+        window = _walk_window(binds, shape.towards, plan.window or FIND_WINDOW)
         stmt = (
             select(Lead, User)
             .select_from(window)
-            .join(Lead, and_(Lead.organization_id == org_id, Lead.id == window.c.id))
+            .join(Lead, and_(Lead.organization_id == binds.org(), Lead.id == window.c.id))
         )
         stmt = _with_owner(stmt).where(
-            Lead.deleted_at.is_(None), *(_has_word(org_id, window.c.id, w) for w in words)
+            Lead.deleted_at.is_(None), *(_has_word(binds, window.c.id, i, shape.uppers[i]) for i in order)
         )
-        return _ordered(stmt, window.c.created_at, window.c.id, before, limit)
-    # The intersect statement carries no parameters at all (organization, words and cursor are in its text):
-    # PostgreSQL plans it for these values every time, so a cached generic plan can never replace that plan.
-    literal = plan.mode is FindMode.INTERSECT
-    org: Any = _sql_literal(org_id) if literal else org_id
+        return _ordered(stmt, window.c.created_at, window.c.id, newer=newer, limit=limit)
+    # The intersect statement carries no parameters at all (organization, words and cursor are written into its
+    # text): PostgreSQL plans it for these values every time, so a cached generic plan can never replace it.
+    binds = _Binds(literal=plan.mode is FindMode.INTERSECT)
     if plan.mode is FindMode.DRIVE:
         # Fewer than FIND_SELECTIVE entries: every other word is one index probe per candidate.
         entry = aliased(LeadSearchTerm, name="driver")
         candidates = select(entry.lead_id).where(
-            entry.organization_id == org,
-            *driver.conditions(entry.term),
-            *(_has_word(org_id, entry.lead_id, w) for w in others),
+            entry.organization_id == binds.org(),
+            *binds.word(entry.term, plan.driver, shape.uppers[plan.driver]),
+            *(_has_word(binds, entry.lead_id, i, shape.uppers[i]) for i in order[1:]),
         )
     else:
         # Every word is common but together they are rare: join the words' entries (index-only range scans)
@@ -306,33 +362,39 @@ def _find_page(
         # sides with coalesce (not null-rejecting). As an inner join the planner once chose a nested loop from
         # a bad estimate of a word's entries ("george lee": 40 million comparisons, 4 s).
         sides = []
-        for i, word in enumerate([driver, *others]):
-            side = aliased(LeadSearchTerm, name=f"word{i}")
+        for n, i in enumerate(order):
+            side = aliased(LeadSearchTerm, name=f"word{n}")
             sides.append(
                 select(side.lead_id)
-                .where(side.organization_id == org, *word.conditions(side.term, literal=True))
-                .subquery(f"w{i}")
+                .where(side.organization_id == binds.org(), *binds.word(side.term, i, shape.uppers[i]))
+                .subquery(f"w{n}")
             )
         joined: Any = sides[0]
         for side_entries in sides[1:]:
             joined = joined.outerjoin(side_entries, sides[0].c.lead_id == side_entries.c.lead_id, full=True)
+        zero = bindparam(None, 0, type_=Integer, literal_execute=True)
         candidates = (
             select(sides[0].c.lead_id)
             .select_from(joined)
-            .where(*(func.coalesce(s.c.lead_id, _sql_literal(0)) > _sql_literal(0) for s in sides))
+            .where(*(func.coalesce(s.c.lead_id, zero) > zero for s in sides))
         )
     matched = candidates.distinct().subquery("matched")
     stmt = (
         select(Lead, User)
         .select_from(matched)
-        .join(Lead, and_(Lead.organization_id == org, Lead.id == matched.c.lead_id))
+        .join(Lead, and_(Lead.organization_id == binds.org(), Lead.id == matched.c.lead_id))
     )
     stmt = _with_owner(stmt).where(
-        Lead.organization_id == org,
+        Lead.organization_id == binds.org(),
         Lead.deleted_at.is_(None),
-        *_keyset(Lead.created_at, Lead.id, after, before, literal=literal),
+        *binds.keyset(Lead.created_at, Lead.id, shape.towards),
     )
-    return _ordered(stmt, Lead.created_at, Lead.id, before, limit, literal=literal)
+    if plan.mode is FindMode.INTERSECT:
+        order_by = (
+            (Lead.created_at.asc(), Lead.id.asc()) if newer else (Lead.created_at.desc(), Lead.id.desc())
+        )
+        return stmt.order_by(*order_by).limit(bindparam(None, limit + 1, type_=Integer, literal_execute=True))
+    return _ordered(stmt, Lead.created_at, Lead.id, newer=newer, limit=limit)
 
 
 async def page_rows(
@@ -349,19 +411,21 @@ async def page_rows(
     A walk reads FIND_FIRST_WINDOW leads, then FIND_WINDOW if they held some matches but not a page; when a
     window held no match at all (for several words, ``together`` tells before any walk), or the long one not a
     page, the words' entries are joined (intersect)."""
-
-    async def run(find: FindPlan | None) -> list[tuple[Lead, User | None]]:
-        stmt = page(org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit, find=find)
-        return list((await session.execute(stmt)).tuples())
-
     if query.text is None:
-        return await run(None)
-    row = (await session.execute(word_counts(org_id, query.text, after=after, before=before))).one()
-    words = len(find_words(query.text))
-    plan = find_plan([int(c) for c in row[:words]])
+        stmt = page(org_id, query, viewer_id=viewer_id, after=after, before=before, limit=limit)
+        return list((await session.execute(stmt)).tuples())
+    words = find_words(query.text)
+    shape = _Shape.of(words, after, before)
+    params = _find_params(org_id, words, after, before)
+
+    async def run(find: FindPlan) -> list[tuple[Lead, User | None]]:
+        return list((await session.execute(_find_template(shape, find, limit), params)).tuples())
+
+    row = (await session.execute(_counts_template(shape), params)).one()
+    plan = find_plan([int(c) for c in row[: len(words)]])
     if plan.mode is not FindMode.WALK:
         return await run(plan)
-    together = row[words] if words > 1 else None
+    together = row[len(words)] if len(words) > 1 else None
     if together == 0:  # none of the newest leads has every word: they are rare together
         return await run(FindPlan(FindMode.INTERSECT, plan.driver))
     if together is not None and together <= limit:  # some: a longer walk should fill the page
