@@ -58,15 +58,17 @@ end
 return added
 """
 
-# KEYS[1] queue, KEYS[2] processing; ARGV[1] member, ARGV[2] new score (or '' to drop it)
+# KEYS[1] queue, KEYS[2] processing; ARGV: member, new score (or '' to drop it), member, score, ...
 _SETTLE = """
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[2] ~= '' then
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-else
-    redis.call('ZREM', KEYS[1], ARGV[1])
+for i = 1, #ARGV, 2 do
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    if ARGV[i + 1] ~= '' then
+        redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+    else
+        redis.call('ZREM', KEYS[1], ARGV[i])
+    end
 end
-return 1
+return #ARGV / 2
 """
 
 
@@ -144,6 +146,17 @@ class LeasedQueue(Generic[M]):
     async def retry_at(self, member: M, at: dt.datetime) -> None:
         """Put ``member`` back in the queue for ``at`` (a backoff, a snooze, a pacing or quiet-hours delay)."""
         await self._settle(keys=self._keys, args=[str(member), _score(at)])
+
+    async def settle(self, outcomes: Iterable[tuple[M, dt.datetime | None]]) -> None:
+        """:meth:`done` (``None``) or :meth:`retry_at` for many members, one script call per 500."""
+        chunk: list[str | float] = []
+        for member, at in outcomes:
+            chunk += [str(member), "" if at is None else _score(at)]
+            if len(chunk) >= 2 * self.RECONCILE_CHUNK:
+                await self._settle(keys=self._keys, args=chunk)
+                chunk = []
+        if chunk:
+            await self._settle(keys=self._keys, args=chunk)
 
     async def reconcile(self, pending: Iterable[tuple[M, dt.datetime]]) -> int:
         """Add every pending member Redis lost; members queued or in processing are left as they are."""

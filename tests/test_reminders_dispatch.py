@@ -10,12 +10,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.jobs.reminders import ReminderDispatcher
+from handlers.slack.blocks.reminders import rows_in, tail_id
+from handlers.slack.ids import ReminderRef
 from lma_bot.config import Settings
 from lma_bot.db import Database
 from lma_bot.leads.schemas import LeadCreate
@@ -99,13 +102,24 @@ class Env:
             c.params for c in self.fake.calls_to("chat.postMessage") if c.params.get("channel") == slack_id
         ]
 
+    def dms(self) -> list[dict[str, Any]]:
+        """The reminder DMs the fake Slack holds (one per successful post), oldest first."""
+        return sorted(
+            (
+                m
+                for m in self.fake.messages.values()
+                if (m.get("metadata") or {}).get("event_type") == "lma_reminder"
+            ),
+            key=lambda m: float(m["ts"]),
+        )
+
     def delivered(self) -> list[str]:
-        """send keys of the reminder DMs the fake Slack holds (one per successful post)."""
-        return [
-            str(m["metadata"]["event_payload"]["send_key"])  # type: ignore[index]
-            for m in self.fake.messages.values()
-            if (m.get("metadata") or {}).get("event_type") == "lma_reminder"  # type: ignore[union-attr]
-        ]
+        """send keys of the reminder DMs the fake Slack holds (one per message)."""
+        return [str(m["metadata"]["event_payload"]["send_key"]) for m in self.dms()]
+
+    def carried(self) -> list[int]:
+        """Reminder ids the DMs carried, one entry per reminder per message (a duplicate shows twice)."""
+        return [int(i) for m in self.dms() for i in m["metadata"]["event_payload"]["reminder_ids"]]
 
 
 @pytest.fixture
@@ -211,9 +225,9 @@ async def test_three_dispatchers_send_500_due_reminders_exactly_once(env: Env, s
     finally:
         for d in others:
             await d.dispose()
-    keys = env.delivered()
-    assert len(keys) == 500
-    assert len(set(keys)) == 500
+    carried = env.carried()
+    assert sorted(carried) == sorted(m.reminder_id for m in members)  # each reminder in exactly one DM
+    assert len(set(env.delivered())) == len(env.delivered())  # one message per send key
     async with env.db.uow(env.org_id) as session:
         statuses = (await session.execute(select(Reminder.status))).scalars().all()
     assert set(statuses) == {"sent"}
@@ -362,19 +376,98 @@ async def test_a_recipient_without_slack_fails_without_calling_slack(env: Env) -
     assert env.posts_to("U0REP") == []
 
 
-async def test_per_channel_pacing_spreads_a_burst_to_one_person(env: Env) -> None:
-    for i in range(3):
-        await env.remind(message=f"m{i}")
+async def test_reminders_due_together_for_one_person_arrive_as_one_dm_listing_each(env: Env) -> None:
+    mine = [await env.remind(message=f"item {i}") for i in range(3)]
     other = await env.remind(user=env.manager, message="other channel")
-    dispatcher = env.dispatcher(pace_seconds=1.0)
-    started = time.monotonic()
-    assert await dispatcher.tick() == 4  # the two waiting for the rep's channel wait in memory, not in Redis
-    elapsed = time.monotonic() - started
-    assert len(env.delivered()) == 4
-    assert elapsed >= 1.9  # three posts to one channel, a slot a second
-    assert await env.queue.sizes() == (0, 0)
+    assert await env.dispatcher(pace_seconds=1.0).tick() == 4
+    [dm] = env.posts_to("U0REP")
+    blocks: list[dict[str, Any]] = dm["blocks"]  # type: ignore[assignment]
+    assert rows_in(blocks) == [m.reminder_id for m in mine]
+    assert "3 follow-ups due" in json.dumps(blocks[0])
+    for m in mine:  # each reminder its own row with its own controls
+        [tail] = [b for b in blocks if b.get("block_id") == tail_id(m.reminder_id)]
+        assert [e["action_id"] for e in tail["elements"]] == [
+            "reminder-done",
+            "reminder-snooze-hour",
+            "reminder-snooze-tomorrow",
+        ]
+        assert {ReminderRef.model_validate_json(e["value"]).reminder_id for e in tail["elements"]} == {
+            m.reminder_id
+        }
+    assert all(f"item {i}" in json.dumps(blocks) for i in range(3))
+    rows = [await env.row(m) for m in mine]
+    assert {(r.status, r.slack_ts, r.send_key) for r in rows} == {
+        ("sent", rows[0].slack_ts, rows[0].send_key)
+    }
+    assert dm["metadata"]["event_payload"]["send_key"] == str(rows[0].send_key)  # type: ignore[index]
+    assert [p["channel"] for p in env.posts_to("U0MGR")] == ["U0MGR"]  # a single reminder: the usual DM
     assert (await env.row(other)).status == "sent"
-    assert len(env.fake.calls_to("chat.postMessage")) == 4  # no post refused: the slot is taken first
+    assert len(env.fake.calls_to("chat.postMessage")) == 2
+    assert await env.queue.sizes() == (0, 0)
+
+
+async def test_more_than_fit_in_one_dm_are_split_into_messages_paced_a_second_apart(env: Env) -> None:
+    mine = [await env.remind(message=f"m{i}") for i in range(5)]
+    other = await env.remind(user=env.manager, message="other channel")
+    dispatcher = env.dispatcher(pace_seconds=1.0, per_message=2)
+    started = time.monotonic()
+    assert await dispatcher.tick() == 6  # the rep's later parts wait in memory for the channel, not in Redis
+    elapsed = time.monotonic() - started
+    parts = [c for c in env.fake.calls_to("chat.postMessage") if c.params["channel"] == "U0REP"]
+    assert [c.status for c in parts] == [200, 200, 200]  # no post refused: the slot is taken first
+    assert [len(rows_in(c.params["blocks"])) for c in parts] == [2, 2, 1]
+    heads = [json.dumps(c.params["blocks"][0]) for c in parts]
+    assert [f"({i} of 3)" in head for i, head in enumerate(heads, 1)] == [True, True, True]
+    assert parts[2].params["metadata"]["event_payload"]["reminder_ids"] == [mine[4].reminder_id]
+    assert parts[1].at - parts[0].at >= 0.95  # paced
+    assert parts[2].at - parts[1].at >= 0.95
+    assert elapsed >= 1.9
+    assert sorted(env.carried()) == sorted(m.reminder_id for m in [*mine, other])
+    assert len(env.dms()) == 4
+    assert {(await env.row(m)).status for m in [*mine, other]} == {"sent"}
+    assert await env.queue.sizes() == (0, 0)
+
+
+async def test_killed_with_coalesced_messages_each_reminder_is_sent_once(env: Env) -> None:
+    """A dead process had coalesced 5 reminders into two messages (keys K1: 3, K2: 2), recorded both
+    intents in one UPDATE, posted the first, and died. The next one marks K1's three sent from Slack's copy
+    and posts only K2's two."""
+    members = [await env.remind(message=f"m{i}") for i in range(5)]
+    claimed = await env.queue.claim(now=env.clock(), lease=120, limit=10)
+    k1, k2 = uuid.uuid4(), uuid.uuid4()
+    keys = {m.reminder_id: (k1 if i < 3 else k2) for i, m in enumerate(sorted(claimed))}
+    async with env.db.uow(env.org_id) as session:
+        due, other = await service.lock_due(
+            session, org_id=env.org_id, reminder_ids=list(keys), now=env.clock()
+        )
+        assert (len(due), other) == (5, {})
+        await service.record_intents(session, org_id=env.org_id, keys=keys, now=env.clock())
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    slack = AsyncWebClient(token=TOKEN, base_url=env.fake.api_url)
+    first = [rid for rid, k in keys.items() if k == k1]
+    posted = await slack.chat_postMessage(
+        channel="U0REP",
+        text="3 follow-ups due",
+        metadata={
+            "event_type": "lma_reminder",
+            "event_payload": {"send_key": str(k1), "reminder_ids": first},
+        },
+    )
+    assert await env.dispatcher().tick() == 0  # the dead process's claim holds for its lease
+    env.clock.advance(121)
+    assert await env.dispatcher().tick() == 5
+    assert sorted(env.carried()) == sorted(m.reminder_id for m in members)  # nothing twice, nothing lost
+    _dead, again = env.posts_to("U0REP")  # the dead process's post, then K2's message only
+    assert again["metadata"]["event_payload"] == {  # type: ignore[index]
+        "send_key": str(k2),
+        "reminder_ids": sorted(rid for rid, k in keys.items() if k == k2),
+    }
+    rows = {m.reminder_id: await env.row(m) for m in members}
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert {rid for rid, r in rows.items() if r.slack_ts == posted["ts"]} == set(first)
+    assert {r.send_key for r in rows.values()} == {k1, k2}  # recovered under their own keys
+    assert {r.attempts for r in rows.values()} == {2}
 
 
 async def test_a_flushed_redis_is_rebuilt_from_postgres_nothing_lost_or_doubled(env: Env) -> None:
@@ -393,8 +486,8 @@ async def test_a_flushed_redis_is_rebuilt_from_postgres_nothing_lost_or_doubled(
     assert await env.dispatcher().reconcile() == 0  # idempotent
     env.clock.advance(600)
     assert await env.dispatcher().tick() == 3
-    assert len(env.delivered()) == 4
-    assert len(set(env.delivered())) == 4
+    assert len(env.delivered()) == 2  # the three overdue ones, found due together, in one DM
+    assert sorted(env.carried()) == sorted(m.reminder_id for m in [sent, *pending])
     assert (await env.row(sent)).status == "sent"
     for m in pending:
         assert (await env.row(m)).status == "sent"

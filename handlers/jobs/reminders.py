@@ -1,21 +1,28 @@
 """Scheduler jobs that deliver reminders: claim due ids from Redis, record the send intent in PostgreSQL,
 DM the person reminded, mark it sent. See :mod:`lma_bot.reminders.service` for why this is exactly-once.
 
+Reminders due together for one person are coalesced: one DM lists them (up to ``per_message``, each with
+its own Done / Snooze 1 h / Tomorrow 9:00 row), instead of one DM each paced a second apart. A claim is
+handled in one transaction per organization: lock the due rows, group them per person, record every
+intent in one UPDATE (each reminder stores its message's send key); after the post, one UPDATE marks a
+whole flush of messages sent. The message's metadata carries the send key and the reminder ids, so a
+recovery marks exactly the reminders a message carried.
+
 Slack etiquette: about one message per second per DM channel across every scheduler process (a Redis
-``SET NX PX`` slot per channel; a reminder whose channel is busy goes back to the queue for when the slot
-frees, holding no worker), ``Retry-After`` honoured on 429, permanent errors fail the reminder with the
-reason (its creator is told), transient ones retry with backoff up to a cap.
+``SET NX PX`` slot per channel; a person's second message waits in memory for the slot), ``Retry-After``
+honoured on 429, permanent errors fail the message's reminders with the reason (their creators are told),
+transient ones retry with backoff up to a cap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -25,19 +32,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.jobs import JobContext
 from handlers.slack.blocks.reminders import (
+    MAX_PER_MESSAGE,
     METADATA_EVENT,
+    DueItem,
     digest_blocks,
-    reminder_dm,
     reminder_failed_dm,
-    reminder_text,
+    reminders_dm,
+    reminders_text,
 )
 from handlers.slack.clients import BotClients
 from lma_bot.config import Settings
 from lma_bot.db import Database
-from lma_bot.errors import NotFound
 from lma_bot.failpoints import failpoint
-from lma_bot.models import Lead, Reminder, User
-from lma_bot.queues import Later, Nothing
+from lma_bot.queues import Later
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
 from lma_bot.reminders.digest import claim_digests
@@ -67,28 +74,36 @@ PERMANENT_ERRORS = frozenset(
 #: the queue. Both stay far inside service.SEND_TIMEOUT.
 MAX_INLINE_RETRY_AFTER = 20.0
 CLAIM_LEASE_SECONDS = 120.0
-#: How long a claimed member may wait in this process's memory for its channel before going back to Redis
-#: (well inside the claim's lease).
-MAX_HOLD_SECONDS = 60.0
+#: How long a message may wait in memory for its DM channel's pacing slot (holding its intent) before it
+#: goes back to the queue; well inside service.SEND_TIMEOUT.
+MAX_SLOT_WAIT = 30.0
 
 
-class _NotYourTurn(Exception):
-    def __init__(self, wait: float, *, paced: bool = False) -> None:
-        self.wait = wait
-        self.paced = paced  # the DM channel's slot: wait in memory, not in Redis
+@dataclass
+class _Message:
+    """One DM in the making: reminders due together for one person, under one send key."""
 
-
-@dataclass(frozen=True)
-class _Delivery:
-    member: Member
-    send: service.Send
+    org_id: int
+    send_key: uuid.UUID
+    recovering: bool  # an earlier intent under this key: look for its message before posting
     recipient_slack_id: str
-    text: str
-    blocks: list[dict[str, Any]]
-    creator_slack_id: str | None
-    lead_id: int
-    lead_name: str
     recipient_name: str
+    items: list[DueItem]
+    members: list[Member]
+    attempt: int
+    creators: dict[
+        int, str
+    ]  # reminder id -> the Slack id of its creator to tell on failure (not the recipient)
+    part: int = 1
+    parts: int = 1
+
+    @property
+    def reminder_ids(self) -> tuple[int, ...]:
+        return tuple(i.reminder_id for i in self.items)
+
+    def only(self, ids: set[int]) -> _Message:
+        keep = [k for k, i in enumerate(self.items) if i.reminder_id in ids]
+        return replace(self, items=[self.items[k] for k in keep], members=[self.members[k] for k in keep])
 
 
 @dataclass
@@ -97,9 +112,12 @@ class ReminderDispatcher:
     database: Database
     redis: AnyRedis
     keys: RedisKeys
-    concurrency: int = 8
-    claim_limit: int = 200
+    concurrency: int = 16  # Slack posts in flight
+    claim_limit: int = 10000
+    per_message: int = MAX_PER_MESSAGE
     pace_seconds: float = 1.0
+    #: Claim again the moment the next queued reminder falls due (between the scheduler's 1 s runs).
+    wake_on_due: bool = False
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clients: BotClients | None = None
@@ -108,35 +126,35 @@ class ReminderDispatcher:
         self.queue = DueQueue(self.redis, self.keys)
         if self.clients is None:
             self.clients = BotClients(self.settings, self.database)
-        # Continuous dispatch: claimed members wait in memory for a worker; a member whose DM channel is
-        # busy (pacing) waits in memory for the channel's next slot instead of going back to Redis.
-        self._work: asyncio.Queue[Member] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
-        self._held: dict[Member, float] = {}  # member -> monotonic time it was claimed
-        self._channel_of: dict[Member, str] = {}  # DM channel learned on a paced attempt
-        self._timers: set[asyncio.Task[None]] = set()
+        # Continuous dispatch: each claim is handled by its own task, so a slow channel (pacing, a slow
+        # Slack) never holds back the next claim; claimed members are held here until settled.
+        self._held: set[Member] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gate = asyncio.Semaphore(self.concurrency)
+        self._to_mark: dict[int, list[tuple[service.Posted, _Message]]] = {}
+        self._marking: dict[int, asyncio.Task[None]] = {}
+        self._wake: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     # -- the jobs --------------------------------------------------------------------------------------
 
     async def pump(self) -> int:
-        """Claim what is due, up to what the workers can hold, and hand it to them; returns at once.
+        """Claim what is due, up to what this process may hold, and start handling it; returns at once.
 
-        The scheduler runs this every second; work continues between runs, so a slow member (a busy
-        channel, a slow Slack) never holds back the next claim.
-        """
-        self._start_workers()
+        The scheduler runs this every second. Everything due is claimed together so that the reminders of
+        one person land in one hand and go out as one DM."""
         room = self.claim_limit - len(self._held)
-        if room <= 0:
-            return 0
-        members = await self.queue.claim(now=self.clock(), lease=CLAIM_LEASE_SECONDS, limit=room)
-        for member in members:
-            if member in self._held:
-                continue  # our own claim came back (lease expired while held): already in hand
-            self._held[member] = time.monotonic()
-            self._idle.clear()
-            self._work.put_nowait(member)
+        members = []
+        if room > 0:
+            claimed = await self.queue.claim(now=self.clock(), lease=CLAIM_LEASE_SECONDS, limit=room)
+            members = [m for m in claimed if m not in self._held]  # ours came back (lease expired): in hand
+            if members:
+                self._held.update(members)
+                self._idle.clear()
+                self._spawn(self._handle(members))
+        if self.wake_on_due:
+            await self._wake_for_next()
         return len(members)
 
     async def tick(self) -> int:
@@ -146,41 +164,44 @@ class ReminderDispatcher:
         return claimed
 
     async def close(self) -> None:
-        tasks = [*self._timers, *self._workers]
+        if self._wake is not None:
+            self._wake.cancel()
+        tasks = [*self._tasks, *self._marking.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers = []
 
-    def _start_workers(self) -> None:
-        if not self._workers:
-            self._workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _worker(self) -> None:
-        while True:
-            member = await self._work.get()
-            wait = 0.0
-            try:
-                wait = await self._handle(member)
-            except Exception:  # stays claimed in Redis: its lease brings it back
-                log.exception("reminder.dispatch.error member=%s", member)
-            if wait > 0 and time.monotonic() - self._held.get(member, 0.0) + wait < MAX_HOLD_SECONDS:
-                timer = asyncio.create_task(self._requeue(member, wait))
-                self._timers.add(timer)
-                timer.add_done_callback(self._timers.discard)
-                continue
-            if wait > 0:  # held too long in this process: back to Redis for anyone
-                with contextlib.suppress(RedisError):
-                    await self.queue.retry_at(member, self.clock() + dt.timedelta(seconds=wait))
-            self._release(member)
+    async def _wake_for_next(self) -> None:
+        """Pump again when the next queued member falls due, if that is before the next scheduled run."""
+        if self._wake is not None:
+            return
+        try:
+            head = await self.redis.zrange(self.queue.queue_key, 0, 0, withscores=True)
+        except RedisError:
+            return
+        if not head:
+            return
+        delay = float(head[0][1]) - self.clock().timestamp()
+        if 0 < delay < 1.0:
+            self._wake = asyncio.get_running_loop().call_later(delay, self._woken)
 
-    async def _requeue(self, member: Member, wait: float) -> None:
-        await asyncio.sleep(wait)
-        self._work.put_nowait(member)
+    def _woken(self) -> None:
+        self._wake = None
+        self._spawn(self._pump_quietly())
 
-    def _release(self, member: Member) -> None:
-        self._held.pop(member, None)
-        self._channel_of.pop(member, None)
+    async def _pump_quietly(self) -> None:
+        try:
+            await self.pump()
+        except Exception:  # the scheduler's next run tries again
+            log.exception("reminder.pump.error")
+
+    def _release(self, members: Iterable[Member]) -> None:
+        self._held.difference_update(members)
         if not self._held:
             self._idle.set()
 
@@ -214,100 +235,355 @@ class ReminderDispatcher:
                     log.warning("digest.failed user=%s error=%s", digest.user_id, exc.response.get("error"))
         return sent
 
-    # -- one reminder ---------------------------------------------------------------------------------
+    # -- a claim ---------------------------------------------------------------------------------------
 
-    async def _handle(self, member: Member) -> float:
-        """Handle one claimed member; returns seconds to wait before trying it again in memory (its DM
-        channel's pacing slot is taken), or 0 when it is settled."""
-        channel = self._channel_of.get(member)
-        if channel is not None:  # paced before: no transaction until the channel is free
-            busy = await self._slot_busy(channel)
-            if busy > 0:
-                return busy
-        org_id, rid = member.organization_id, member.reminder_id
+    async def _handle(self, members: list[Member]) -> None:
+        by_org: dict[int, list[Member]] = defaultdict(list)
+        for member in members:
+            by_org[member.organization_id].append(member)
+        await asyncio.gather(*(self._handle_org(org_id, ms) for org_id, ms in by_org.items()))
+
+    async def _handle_org(self, org_id: int, members: list[Member]) -> None:
         try:
-            async with self.database.uow(org_id) as session:
-                step = await service.begin_send(session, org_id=org_id, reminder_id=rid, now=self.clock())
-                delivery = None
-                if isinstance(step, service.Send):
-                    delivery = await self._prepare(session, member, step)
-                    if delivery is not None:
-                        wait = await self._take_slot(delivery.recipient_slack_id)
-                        if wait > 0:
-                            self._channel_of[member] = delivery.recipient_slack_id
-                            raise _NotYourTurn(wait, paced=True)  # rolls the intent back
-        except _NotYourTurn as turn:
-            if turn.paced:
-                return turn.wait
-            await self.queue.retry_at(member, self.clock() + dt.timedelta(seconds=turn.wait))
-            return 0.0
-        if isinstance(step, Later):
-            await self.queue.retry_at(member, step.at)
-        elif isinstance(step, Nothing) or delivery is None:
-            await self.queue.done(member)
-        else:
-            failpoint("reminder.after_intent")
-            await self._deliver(delivery)
-        return 0.0
+            messages = await self._begin(org_id, members)
+        except Exception:  # stays claimed in Redis: its lease brings it back
+            log.exception("reminder.dispatch.error org_id=%s members=%d", org_id, len(members))
+            self._release(members)
+            return
+        failpoint("reminder.after_intent")
+        by_channel: dict[str, list[_Message]] = defaultdict(list)
+        for message in messages:
+            by_channel[message.recipient_slack_id].append(message)
+        for channel_messages in by_channel.values():
+            self._spawn(self._deliver_channel(channel_messages))
 
-    async def _prepare(self, session: Any, member: Member, send: service.Send) -> _Delivery | None:
-        """Who and what to send; a reminder nobody can receive fails here, in the intent's transaction."""
-        org_id = member.organization_id
-        reminder = await session.get(Reminder, (org_id, send.reminder_id))  # loaded by begin_send
-        if reminder is None:
-            raise NotFound(f"reminder {send.reminder_id} not found")
-        lead = await session.get(Lead, (org_id, reminder.lead_id))
-        recipient = await session.get(User, (org_id, reminder.user_id)) if reminder.user_id else None
-        creator = await session.get(User, (org_id, reminder.created_by)) if reminder.created_by else None
-        problem = None
-        if recipient is None:
-            problem = "the person to remind no longer exists"
-        elif not recipient.is_active:
-            problem = "the person to remind is deactivated"
-        elif not recipient.slack_user_id:
-            problem = "the person to remind has no Slack account"
-        if problem is not None or recipient is None or recipient.slack_user_id is None:
-            await service.finish_failed(
+    async def _begin(self, org_id: int, members: list[Member]) -> list[_Message]:
+        """One transaction for the whole claim: lock what is due, coalesce it into messages (per person,
+        at most ``per_message`` each), record every intent in one UPDATE. Returns the messages to post;
+        everything else is settled in Redis here."""
+        now = self.clock()
+        member_of = {m.reminder_id: m for m in members}
+        settle: list[tuple[Member, dt.datetime | None]] = []
+        failed: list[tuple[service.Due, str, str | None]] = []  # reminder, reason, creator to tell
+        names: dict[int, tuple[str, str]] = {}  # failed reminder id -> (lead name, recipient name)
+        messages: list[_Message] = []
+        async with self.database.uow(org_id) as session:
+            due, other = await service.lock_due(session, org_id=org_id, reminder_ids=list(member_of), now=now)
+            for rid, step in other.items():
+                settle.append((member_of[rid], step.at if isinstance(step, Later) else None))
+            users, leads = await service.people_and_leads(
                 session,
                 org_id=org_id,
-                reminder_id=send.reminder_id,
-                send_key=send.send_key,
-                reason=problem or "",
+                user_ids={u for d in due for u in (d.user_id, d.created_by) if u is not None},
+                lead_ids={d.lead_id for d in due},
             )
-            return None
-        if not reminder.explicit_time:
-            allowed = next_allowed(self.clock(), recipient.timezone, recipient.preferences)
-            if allowed > self.clock():
-                raise _NotYourTurn((allowed - self.clock()).total_seconds())  # wait out quiet hours
-        name = lead.display_name if lead is not None else f"lead {reminder.lead_id}"
-        creator_slack = creator.slack_user_id if creator is not None and creator.is_active else None
-        return _Delivery(
-            member=member,
-            send=send,
-            recipient_slack_id=recipient.slack_user_id,
-            text=reminder_text(reminder.lead_id, name, reminder.message),
-            blocks=reminder_dm(
-                reminder_id=reminder.id,
-                lead_id=reminder.lead_id,
-                lead_name=name,
-                message=reminder.message,
-                due_at=reminder.due_at,
-                set_by_slack_id=creator.slack_user_id if creator else None,
-                set_by_name=creator.name if creator else None,
-                for_self=creator is not None and creator.id == recipient.id,
-            ),
-            creator_slack_id=creator_slack if creator is not None and creator.id != recipient.id else None,
-            lead_id=reminder.lead_id,
-            lead_name=name,
-            recipient_name=recipient.name or recipient.slack_user_id,
-        )
+            groups: dict[tuple[int, uuid.UUID | None], list[service.Due]] = defaultdict(list)
 
-    async def _slot_busy(self, channel: str) -> float:
-        """Seconds until ``channel``'s pacing slot frees (0: free now), without taking it."""
-        if self.pace_seconds <= 0:
-            return 0.0
-        ttl_ms = await self.redis.pttl(self.keys.slack_pace(channel))
-        return ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else 0.0
+            def lead_name(lead_id: int) -> str:
+                lead = leads.get(lead_id)
+                return lead.display_name if lead is not None else f"lead {lead_id}"
+
+            for d in due:
+                recipient = users.get(d.user_id) if d.user_id is not None else None
+                creator = users.get(d.created_by) if d.created_by is not None else None
+                tell = (
+                    creator.slack_user_id
+                    if creator is not None and creator.is_active and creator.id != d.user_id
+                    else None
+                )
+                names[d.reminder_id] = (
+                    lead_name(d.lead_id),
+                    (recipient.name or recipient.email) if recipient is not None else "someone removed",
+                )
+                if recipient is None:
+                    failed.append((d, "the person to remind no longer exists", tell))
+                elif not recipient.is_active:
+                    failed.append((d, "the person to remind is deactivated", tell))
+                elif not recipient.slack_user_id:
+                    failed.append((d, "the person to remind has no Slack account", tell))
+                elif (
+                    not d.explicit_time
+                    and d.send_key is None
+                    and ((allowed := next_allowed(now, recipient.timezone, recipient.preferences)) > now)
+                ):
+                    settle.append((member_of[d.reminder_id], allowed))  # waits out quiet hours
+                else:
+                    groups[(recipient.id, d.send_key)].append(d)
+            for (uid, old_key), ds in groups.items():
+                recipient = users[uid]
+                ds.sort(key=lambda d: (d.due_at, d.reminder_id))
+                chunks = [ds[i : i + self.per_message] for i in range(0, len(ds), self.per_message)]
+                for part, chunk in enumerate(chunks, start=1):
+                    items, creators = [], {}
+                    for d in chunk:
+                        creator = users.get(d.created_by) if d.created_by is not None else None
+                        items.append(
+                            DueItem(
+                                reminder_id=d.reminder_id,
+                                lead_id=d.lead_id,
+                                lead_name=lead_name(d.lead_id),
+                                message=d.message,
+                                due_at=d.due_at,
+                                set_by_slack_id=creator.slack_user_id if creator else None,
+                                set_by_name=creator.name if creator else None,
+                                for_self=creator is not None and creator.id == uid,
+                            )
+                        )
+                        if (
+                            creator is not None
+                            and creator.is_active
+                            and creator.id != uid
+                            and creator.slack_user_id
+                        ):
+                            creators[d.reminder_id] = creator.slack_user_id
+                    messages.append(
+                        _Message(
+                            org_id=org_id,
+                            send_key=old_key or uuid.uuid4(),
+                            recovering=old_key is not None,
+                            recipient_slack_id=str(recipient.slack_user_id),
+                            recipient_name=recipient.name or str(recipient.slack_user_id),
+                            items=items,
+                            members=[member_of[d.reminder_id] for d in chunk],
+                            attempt=max(d.attempts for d in chunk) + 1,
+                            creators=creators,
+                            part=part,
+                            parts=len(chunks),
+                        )
+                    )
+            intents = {i.reminder_id: m.send_key for m in messages for i in m.items}
+            fail_keys = {d.reminder_id: d.send_key or uuid.uuid4() for d, _, _ in failed}
+            await service.record_intents(session, org_id=org_id, keys=intents | fail_keys, now=now)
+            for d, reason, _ in failed:
+                await service.finish_failed(
+                    session,
+                    org_id=org_id,
+                    reminder_id=d.reminder_id,
+                    send_key=fail_keys[d.reminder_id],
+                    reason=reason,
+                )
+        settle += [(member_of[d.reminder_id], None) for d, _, _ in failed]
+        if settle:
+            await self.queue.settle(settle)
+            self._release(m for m, _ in settle)
+        for d, reason, tell in failed:
+            log.warning("reminder.failed member=%s reason=%s", member_of[d.reminder_id], reason)
+            if tell:
+                lead, recipient_name = names[d.reminder_id]
+                await self._tell_creator(org_id, tell, d.lead_id, lead, reason, recipient_name)
+        return messages
+
+    # -- one DM channel -------------------------------------------------------------------------------
+
+    async def _deliver_channel(self, messages: list[_Message]) -> None:
+        """The messages of one DM channel, in order, a pacing slot each."""
+        for message in messages:
+            try:
+                await self._deliver(message)
+            except Exception:  # stays claimed in Redis: its lease brings it back (a recovery, by its key)
+                log.exception("reminder.dispatch.error send_key=%s", message.send_key)
+                self._release(message.members)
+
+    async def _deliver(self, m: _Message) -> None:
+        client = await self.client_for(m.org_id)
+        if client is None:
+            await self._fail(m, "lma-bot is not installed in this workspace")
+            return
+        if m.recovering:
+            found = await self._find_sent(client, m)
+            for (channel, ts), ids in found.items():
+                log.info("reminder.recovered send_key=%s already_sent=%d", m.send_key, len(ids))
+                self._mark_sent(service.Posted(m.send_key, tuple(sorted(ids)), channel, ts), m.only(ids))
+            left = set(m.reminder_ids) - {rid for ids in found.values() for rid in ids}
+            if not left:
+                return
+            m = m.only(left)
+        waited = 0.0
+        while (wait := await self._take_slot(m.recipient_slack_id)) > 0:
+            if waited + wait > MAX_SLOT_WAIT:  # the channel is busy elsewhere for long: later, from Redis
+                await self._back_off(m, "paced", dt.timedelta(seconds=wait))
+                return
+            waited += wait
+            await self.sleep(wait)
+        blocks = reminders_dm(m.items, part=m.part, parts=m.parts)
+        text = reminders_text(m.items)
+        metadata = {
+            "event_type": METADATA_EVENT,
+            "event_payload": {"send_key": str(m.send_key), "reminder_ids": list(m.reminder_ids)},
+        }
+        for _ in range(3):
+            try:
+                async with self._gate:
+                    response = await client.chat_postMessage(
+                        channel=m.recipient_slack_id,
+                        text=text,
+                        blocks=blocks,
+                        metadata=metadata,
+                        unfurl_links=False,
+                    )
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                error = str(exc.response.get("error") or f"http_{status}")
+                if status == 429:
+                    retry_after = _retry_after(exc.response.headers)
+                    if retry_after <= MAX_INLINE_RETRY_AFTER:
+                        log.info(
+                            "reminder.rate_limited send_key=%s retry_after=%.0f", m.send_key, retry_after
+                        )
+                        await self.sleep(retry_after)
+                        continue
+                    await self._back_off(m, "ratelimited", dt.timedelta(seconds=retry_after))
+                    return
+                if error in PERMANENT_ERRORS:
+                    await self._fail(m, error)
+                    return
+                await self._back_off(m, error, service.backoff_delay(m.attempt))
+                return
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                await self._back_off(m, type(exc).__name__, service.backoff_delay(m.attempt))
+                return
+            failpoint("reminder.after_post")
+            self._mark_sent(
+                service.Posted(m.send_key, m.reminder_ids, str(response["channel"]), str(response["ts"])), m
+            )
+            return
+        await self._back_off(m, "ratelimited", service.backoff_delay(m.attempt))
+
+    async def _find_sent(self, client: AsyncWebClient, m: _Message) -> dict[tuple[str, str], set[int]]:
+        """Which reminders of ``m`` an earlier attempt already posted: (channel, ts) -> reminder ids, from
+        the messages of the DM carrying ``m``'s send key (a message lists the reminders it carried)."""
+        try:
+            opened = await client.conversations_open(users=m.recipient_slack_id)
+            channel = str(opened["channel"]["id"])
+            # the newest messages of the DM: a recovery runs minutes after the intent, so its message, if
+            # posted, is among them
+            history = await client.conversations_history(
+                channel=channel, limit=200, include_all_metadata=True
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "reminder.recover.lookup_failed send_key=%s error=%s", m.send_key, exc.response.get("error")
+            )
+            return {}
+        wanted = set(m.reminder_ids)
+        found: dict[tuple[str, str], set[int]] = {}
+        for message in history.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") != METADATA_EVENT or payload.get("send_key") != str(m.send_key):
+                continue
+            carried = payload.get("reminder_ids")
+            if carried is None and payload.get("reminder_id") is not None:
+                carried = [payload["reminder_id"]]
+            ids = wanted if carried is None else wanted & {int(i) for i in carried}  # None: a one-reminder DM
+            ids -= {rid for seen in found.values() for rid in seen}
+            if ids:
+                found.setdefault((channel, str(message["ts"])), set()).update(ids)
+        return found
+
+    # -- settling -------------------------------------------------------------------------------------
+
+    def _mark_sent(self, posted: service.Posted, m: _Message) -> None:
+        """Queue ``posted`` to be marked sent; one flush per organization at a time marks everything queued
+        by then in one statement (group commit)."""
+        self._to_mark.setdefault(m.org_id, []).append((posted, m))
+        if m.org_id not in self._marking:
+            task = asyncio.create_task(self._mark_loop(m.org_id))
+            self._marking[m.org_id] = task
+
+    async def _mark_loop(self, org_id: int) -> None:
+        try:
+            while batch := self._to_mark.pop(org_id, []):
+                members = [member for _, m in batch for member in m.members]
+                try:
+                    async with self.database.uow(org_id) as session:
+                        marked = await service.finish_sent_many(
+                            session, org_id=org_id, posted=[p for p, _ in batch], now=self.clock()
+                        )
+                    if len(marked) < len(members):
+                        log.warning("reminder.sent.superseded count=%d", len(members) - len(marked))
+                    await self.queue.settle((member, None) for member in members)
+                    try:  # the lead card shows the next pending reminder
+                        await self.redis.delete(*{self.keys.lead(lead_id) for _, lead_id in marked})
+                    except RedisError:
+                        log.warning("reminder.card_cache.invalidate_failed org_id=%s", org_id)
+                except Exception:  # still `sending` with the key: a recovery finds the messages
+                    log.exception("reminder.mark_sent.error org_id=%s messages=%d", org_id, len(batch))
+                finally:
+                    self._release(members)
+        finally:
+            self._marking.pop(org_id, None)
+
+    async def _fail(self, m: _Message, reason: str) -> None:
+        try:
+            async with self.database.uow(m.org_id) as session:
+                failed = await service.finish_failed_many(
+                    session,
+                    org_id=m.org_id,
+                    reminder_ids=list(m.reminder_ids),
+                    send_key=m.send_key,
+                    reason=reason,
+                )
+            await self.queue.settle((member, None) for member in m.members)
+        finally:
+            self._release(m.members)
+        log.warning("reminder.failed send_key=%s reminders=%d reason=%s", m.send_key, len(failed), reason)
+        await self._tell_creators(m, {r.id for r in failed}, reason)
+
+    async def _back_off(self, m: _Message, reason: str, delay: dt.timedelta) -> None:
+        retry_at = self.clock() + delay
+        try:
+            async with self.database.uow(m.org_id) as session:
+                rows = await service.back_off_many(
+                    session,
+                    org_id=m.org_id,
+                    reminder_ids=list(m.reminder_ids),
+                    send_key=m.send_key,
+                    reason=reason,
+                    retry_at=retry_at,
+                )
+            state = {r.id: (r.status, r.failure_reason) for r in rows}
+            await self.queue.settle(
+                (member, retry_at if state.get(member.reminder_id, ("",))[0] == "scheduled" else None)
+                for member in m.members
+            )
+        finally:
+            self._release(m.members)
+        log.info("reminder.retry send_key=%s reason=%s in=%.0fs", m.send_key, reason, delay.total_seconds())
+        gave_up = {rid for rid, (status, _) in state.items() if status == "failed"}
+        if gave_up:
+            why = next(r for rid, (s, r) in state.items() if rid in gave_up) or reason
+            await self._tell_creators(m, gave_up, why)
+
+    async def _tell_creators(self, m: _Message, failed: set[int], reason: str) -> None:
+        for item in m.items:
+            tell = m.creators.get(item.reminder_id)
+            if item.reminder_id in failed and tell:
+                await self._tell_creator(
+                    m.org_id, tell, item.lead_id, item.lead_name, reason, m.recipient_name
+                )
+
+    async def _tell_creator(
+        self, org_id: int, creator: str, lead_id: int, lead: Any, reason: str, recipient: str
+    ) -> None:
+        client = await self.client_for(org_id)
+        if client is None:
+            return
+        name = (
+            lead if isinstance(lead, str) else (lead.display_name if lead is not None else f"lead {lead_id}")
+        )
+        try:
+            await client.chat_postMessage(
+                channel=creator,
+                text=f"Your reminder about #{lead_id} could not be delivered: {reason}",
+                blocks=reminder_failed_dm(
+                    lead_id=lead_id, lead_name=name, recipient=recipient, reason=reason
+                ),
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "reminder.failed.notify_failed lead_id=%s error=%s", lead_id, exc.response.get("error")
+            )
 
     async def _take_slot(self, channel: str) -> float:
         """0 when this process may post to ``channel`` now (the slot is then taken), else seconds to wait."""
@@ -318,148 +594,6 @@ class ReminderDispatcher:
             return 0.0
         ttl_ms = await self.redis.pttl(key)
         return max(0.05, ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else self.pace_seconds)
-
-    async def _deliver(self, d: _Delivery) -> None:
-        org_id = d.member.organization_id
-        client = await self.client_for(org_id)
-        if client is None:
-            await self._fail(d, "lma-bot is not installed in this workspace")
-            return
-        if d.send.recovering:
-            found = await self._find_sent(client, d)
-            if found is not None:
-                log.info("reminder.recovered member=%s already_sent=true", d.member)
-                await self._sent(d, *found)
-                return
-        for _ in range(3):
-            try:
-                response = await client.chat_postMessage(
-                    channel=d.recipient_slack_id,
-                    text=d.text,
-                    blocks=d.blocks,
-                    metadata={
-                        "event_type": METADATA_EVENT,
-                        "event_payload": {
-                            "reminder_id": d.send.reminder_id,
-                            "send_key": str(d.send.send_key),
-                        },
-                    },
-                    unfurl_links=False,
-                )
-            except SlackApiError as exc:
-                status = exc.response.status_code
-                error = str(exc.response.get("error") or f"http_{status}")
-                if status == 429:
-                    retry_after = _retry_after(exc.response.headers)
-                    if retry_after <= MAX_INLINE_RETRY_AFTER:
-                        log.info("reminder.rate_limited member=%s retry_after=%.0f", d.member, retry_after)
-                        await self.sleep(retry_after)
-                        continue
-                    await self._back_off(d, "ratelimited", dt.timedelta(seconds=retry_after))
-                    return
-                if error in PERMANENT_ERRORS:
-                    await self._fail(d, error)
-                    return
-                await self._back_off(d, error, service.backoff_delay(d.send.attempt))
-                return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                await self._back_off(d, type(exc).__name__, service.backoff_delay(d.send.attempt))
-                return
-            failpoint("reminder.after_post")
-            await self._sent(d, str(response["channel"]), str(response["ts"]))
-            return
-        await self._back_off(d, "ratelimited", service.backoff_delay(d.send.attempt))
-
-    async def _find_sent(self, client: AsyncWebClient, d: _Delivery) -> tuple[str, str] | None:
-        """The (channel, ts) of a message an earlier attempt posted with this send key, if any."""
-        try:
-            opened = await client.conversations_open(users=d.recipient_slack_id)
-            channel = str(opened["channel"]["id"])
-            # the newest messages of the DM: a recovery runs minutes after the intent, so its message, if
-            # posted, is among them
-            history = await client.conversations_history(
-                channel=channel, limit=200, include_all_metadata=True
-            )
-        except SlackApiError as exc:
-            log.warning(
-                "reminder.recover.lookup_failed member=%s error=%s", d.member, exc.response.get("error")
-            )
-            return None
-        for message in history.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT and payload.get("send_key") == str(d.send.send_key):
-                return channel, str(message["ts"])
-        return None
-
-    async def _sent(self, d: _Delivery, channel: str, ts: str) -> None:
-        async with self.database.uow(d.member.organization_id) as session:
-            ours = await service.finish_sent(
-                session,
-                org_id=d.member.organization_id,
-                reminder_id=d.send.reminder_id,
-                send_key=d.send.send_key,
-                channel=channel,
-                ts=ts,
-                now=self.clock(),
-            )
-        if not ours:
-            log.warning("reminder.sent.superseded member=%s", d.member)
-        await self.queue.done(d.member)
-        try:  # the lead card shows the next pending reminder
-            await self.redis.delete(self.keys.lead(d.lead_id))
-        except RedisError:
-            log.warning("reminder.card_cache.invalidate_failed lead_id=%s", d.lead_id)
-
-    async def _fail(self, d: _Delivery, reason: str) -> None:
-        async with self.database.uow(d.member.organization_id) as session:
-            failed = await service.finish_failed(
-                session,
-                org_id=d.member.organization_id,
-                reminder_id=d.send.reminder_id,
-                send_key=d.send.send_key,
-                reason=reason,
-            )
-        await self.queue.done(d.member)
-        log.warning("reminder.failed member=%s reason=%s", d.member, reason)
-        if failed is not None and d.creator_slack_id:
-            await self._tell_creator(d, reason)
-
-    async def _back_off(self, d: _Delivery, reason: str, delay: dt.timedelta) -> None:
-        retry_at = self.clock() + delay
-        async with self.database.uow(d.member.organization_id) as session:
-            row = await service.back_off(
-                session,
-                org_id=d.member.organization_id,
-                reminder_id=d.send.reminder_id,
-                send_key=d.send.send_key,
-                reason=reason,
-                retry_at=retry_at,
-            )
-        if row is not None and row.status == "scheduled":
-            log.info("reminder.retry member=%s reason=%s in=%.0fs", d.member, reason, delay.total_seconds())
-            await self.queue.retry_at(d.member, retry_at)
-            return
-        await self.queue.done(d.member)
-        if row is not None and row.status == "failed" and d.creator_slack_id:
-            await self._tell_creator(d, row.failure_reason or reason)
-
-    async def _tell_creator(self, d: _Delivery, reason: str) -> None:
-        client = await self.client_for(d.member.organization_id)
-        if client is None or d.creator_slack_id is None:
-            return
-        try:
-            await client.chat_postMessage(
-                channel=d.creator_slack_id,
-                text=f"Your reminder about #{d.lead_id} could not be delivered: {reason}",
-                blocks=reminder_failed_dm(
-                    lead_id=d.lead_id, lead_name=d.lead_name, recipient=d.recipient_name, reason=reason
-                ),
-            )
-        except SlackApiError as exc:
-            log.warning(
-                "reminder.failed.notify_failed member=%s error=%s", d.member, exc.response.get("error")
-            )
 
     # -- Slack clients ---------------------------------------------------------------------------------
 
@@ -483,7 +617,7 @@ def reminders_for(ctx: JobContext) -> ReminderDispatcher:
     found = ctx.state.get("reminders")
     if not isinstance(found, ReminderDispatcher):
         found = ReminderDispatcher(
-            settings=ctx.settings, database=ctx.database, redis=ctx.redis, keys=ctx.keys
+            settings=ctx.settings, database=ctx.database, redis=ctx.redis, keys=ctx.keys, wake_on_due=True
         )
         ctx.state["reminders"] = found
     return found

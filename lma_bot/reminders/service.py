@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
@@ -364,3 +364,213 @@ async def back_off(
 def backoff_delay(attempt: int) -> dt.timedelta:
     """5 s, 10 s, 20 s, 40 s, 80 s, capped at 5 minutes."""
     return dt.timedelta(seconds=min(300, 5 * 2 ** max(0, attempt - 1)))
+
+
+# -- batches: many reminders, one statement per step ------------------------------------------------------
+#
+# The dispatcher claims hundreds of due reminders at once and coalesces the ones due for the same person into
+# one DM (see handlers/jobs/reminders.py). The same three steps hold per reminder, batched: every reminder of a
+# message gets the message's send key in ONE intent UPDATE, and one UPDATE marks a whole flush of messages
+# sent. Recovery looks for a message carrying the key *and* the reminder's id.
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed reminder, locked for this transaction, with what its message needs."""
+
+    reminder_id: int
+    lead_id: int
+    user_id: int | None
+    created_by: int | None
+    message: str | None
+    due_at: dt.datetime
+    explicit_time: bool
+    send_key: uuid.UUID | None  # set: a stale intent to recover under this key
+    attempts: int
+
+
+async def lock_due(
+    session: AsyncSession, *, org_id: int, reminder_ids: list[int], now: dt.datetime
+) -> tuple[list[Due], dict[int, Later | Nothing]]:
+    """Lock the claimed reminders that are to be sent now; the others get what to do with their queue entry.
+
+    One ``SELECT ... FOR UPDATE SKIP LOCKED`` for the whole batch: a row another transaction holds this
+    instant is looked at again in a second (its transaction is short)."""
+    rows = (
+        await session.execute(
+            select(
+                Reminder.id,
+                Reminder.lead_id,
+                Reminder.user_id,
+                Reminder.created_by,
+                Reminder.message,
+                Reminder.due_at,
+                Reminder.explicit_time,
+                Reminder.status,
+                Reminder.send_key,
+                Reminder.sending_since,
+                Reminder.attempts,
+            )
+            .where(Reminder.organization_id == org_id, Reminder.id.in_(reminder_ids))
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    due: list[Due] = []
+    other: dict[int, Later | Nothing] = {}
+    for rid, lead_id, user_id, created_by, message, due_at, explicit, status, key, since, attempts in rows:
+        if status not in ACTIVE:
+            other[rid] = Nothing(status)
+        elif status == "scheduled" or key is None or since is None:
+            if due_at > now + dt.timedelta(seconds=1):
+                other[rid] = Later(due_at)  # snoozed or moved after it was queued
+            else:
+                due.append(Due(rid, lead_id, user_id, created_by, message, due_at, explicit, None, attempts))
+        elif since + SEND_TIMEOUT > now:
+            other[rid] = Later(since + SEND_TIMEOUT)  # another process may still be sending it
+        else:
+            due.append(Due(rid, lead_id, user_id, created_by, message, due_at, explicit, key, attempts))
+    seen = {d.reminder_id for d in due} | other.keys()
+    unseen = [rid for rid in reminder_ids if rid not in seen]
+    if unseen:
+        exist = set(
+            (
+                await session.execute(
+                    select(Reminder.id).where(Reminder.organization_id == org_id, Reminder.id.in_(unseen))
+                )
+            ).scalars()
+        )
+        for rid in unseen:
+            other[rid] = Later(now + dt.timedelta(seconds=1)) if rid in exist else Nothing("gone")
+    return due, other
+
+
+async def people_and_leads(
+    session: AsyncSession, *, org_id: int, user_ids: set[int], lead_ids: set[int]
+) -> tuple[dict[int, User], dict[int, Lead]]:
+    """The users (recipients, creators) and leads a batch of reminders names, one query each."""
+    users = (
+        {
+            u.id: u
+            for u in (
+                await session.execute(
+                    select(User).where(User.organization_id == org_id, User.id.in_(user_ids))
+                )
+            ).scalars()
+        }
+        if user_ids
+        else {}
+    )
+    leads = (
+        {
+            lead.id: lead
+            for lead in (
+                await session.execute(
+                    select(Lead).where(Lead.organization_id == org_id, Lead.id.in_(lead_ids))
+                )
+            ).scalars()
+        }
+        if lead_ids
+        else {}
+    )
+    return users, leads
+
+
+async def record_intents(
+    session: AsyncSession, *, org_id: int, keys: dict[int, uuid.UUID], now: dt.datetime
+) -> dict[int, int]:
+    """Record the send intent of every reminder in ``keys`` (reminder id -> its message's send key) in one
+    UPDATE; rows must be locked by :func:`lock_due`. Returns reminder id -> attempt number."""
+    if not keys:
+        return {}
+    ids = list(keys)
+    rows = await session.execute(
+        text(
+            "UPDATE reminders AS r SET status = 'sending', send_key = v.key, sending_since = :now, "
+            "attempts = r.attempts + 1, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS uuid[])) AS v(id, key) "
+            "WHERE r.organization_id = :org AND r.id = v.id "
+            "RETURNING r.id, r.attempts"
+        ),
+        {"org": org_id, "now": now, "ids": ids, "keys": [keys[i] for i in ids]},
+    )
+    return {int(rid): int(attempts) for rid, attempts in rows}
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message Slack accepted: the reminders it carried, under its send key."""
+
+    send_key: uuid.UUID
+    reminder_ids: tuple[int, ...]
+    channel: str
+    ts: str
+
+
+async def finish_sent_many(
+    session: AsyncSession, *, org_id: int, posted: list[Posted], now: dt.datetime | None = None
+) -> list[tuple[int, int]]:
+    """Mark every reminder of ``posted`` sent, with one activity row each, in one statement; a reminder
+    whose intent is no longer ours (cancelled, handed to a recovery) is left alone. Returns (reminder id,
+    lead id) of those marked."""
+    ids: list[int] = []
+    keys: list[uuid.UUID] = []
+    channels: list[str] = []
+    stamps: list[str] = []
+    for p in posted:
+        for rid in p.reminder_ids:
+            ids.append(rid)
+            keys.append(p.send_key)
+            channels.append(p.channel)
+            stamps.append(p.ts)
+    if not ids:
+        return []
+    rows = await session.execute(
+        text(
+            "WITH done AS ("
+            " UPDATE reminders AS r SET status = 'sent', sent_at = :now, slack_channel = v.channel,"
+            " slack_ts = v.ts, failure_reason = NULL, updated_at = now()"
+            " FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS uuid[]), CAST(:channels AS text[]),"
+            "  CAST(:stamps AS text[])) AS v(id, key, channel, ts)"
+            " WHERE r.organization_id = :org AND r.id = v.id AND r.status = 'sending' AND r.send_key = v.key"
+            " RETURNING r.id, r.lead_id, r.attempts, v.channel, v.ts"
+            "), logged AS ("
+            " INSERT INTO activity_logs (organization_id, lead_id, activity_type, entity_type, entity_id, after)"
+            " SELECT :org, lead_id, 'reminder.sent', 'reminder', id,"
+            "  jsonb_build_object('channel', channel, 'ts', ts, 'attempts', attempts) FROM done"
+            ") SELECT id, lead_id FROM done"
+        ),
+        {"org": org_id, "now": now or _now(), "ids": ids, "keys": keys, "channels": channels, "stamps": stamps},
+    )
+    return [(int(rid), int(lead_id)) for rid, lead_id in rows]
+
+
+async def finish_failed_many(
+    session: AsyncSession, *, org_id: int, reminder_ids: list[int], send_key: uuid.UUID, reason: str
+) -> list[Reminder]:
+    """:func:`finish_failed` for the reminders of one message; returns those failed (still ours)."""
+    failed = []
+    for rid in sorted(reminder_ids):  # a permanent failure is rare: the per-row verb, in id order
+        row = await finish_failed(session, org_id=org_id, reminder_id=rid, send_key=send_key, reason=reason)
+        if row is not None:
+            failed.append(row)
+    return failed
+
+
+async def back_off_many(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    reminder_ids: list[int],
+    send_key: uuid.UUID,
+    reason: str,
+    retry_at: dt.datetime,
+) -> list[Reminder]:
+    """:func:`back_off` for the reminders of one message; returns the rows still ours (scheduled or failed)."""
+    rows = []
+    for rid in sorted(reminder_ids):
+        row = await back_off(
+            session, org_id=org_id, reminder_id=rid, send_key=send_key, reason=reason, retry_at=retry_at
+        )
+        if row is not None:
+            rows.append(row)
+    return rows

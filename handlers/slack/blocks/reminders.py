@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -74,6 +75,128 @@ def reminder_dm(
             ],
         },
     ]
+
+
+#: Reminders in one coalesced DM: a header and two blocks each stay within Slack's 50 blocks per message.
+MAX_PER_MESSAGE = 24
+_ROW = "reminder-"  # block_id of a reminder's row in a coalesced DM: f"{_ROW}{id}", its controls + "-tail"
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """One reminder of a DM (the view model of a row)."""
+
+    reminder_id: int
+    lead_id: int
+    lead_name: str
+    message: str | None
+    due_at: dt.datetime
+    set_by_slack_id: str | None
+    set_by_name: str | None
+    for_self: bool
+
+
+def row_id(reminder_id: int) -> str:
+    return f"{_ROW}{reminder_id}"
+
+
+def tail_id(reminder_id: int) -> str:
+    return f"{_ROW}{reminder_id}-tail"
+
+
+def _controls(reminder_id: int) -> list[dict[str, Any]]:
+    ref = ReminderRef(reminder_id=reminder_id).dumps()
+    return [
+        _button("Done", Action.REMINDER_DONE, ref, "primary"),
+        _button("Snooze 1 h", Action.REMINDER_SNOOZE_HOUR, ref),
+        _button("Tomorrow 9:00", Action.REMINDER_SNOOZE_TOMORROW, ref),
+    ]
+
+
+def reminders_dm(items: Sequence[DueItem], *, part: int = 1, parts: int = 1) -> list[dict[str, Any]]:
+    """The DM for reminders due together for one person: one reminder is :func:`reminder_dm`; several are a
+    header and, per reminder, a section (the lead, the message, who set it) and its own Done / Snooze 1 h /
+    Tomorrow 9:00 row. At most :data:`MAX_PER_MESSAGE` per message (the caller splits)."""
+    if len(items) > MAX_PER_MESSAGE:
+        raise ValueError(f"at most {MAX_PER_MESSAGE} reminders per message, got {len(items)}")
+    if len(items) == 1 and parts == 1:
+        i = items[0]
+        return reminder_dm(
+            reminder_id=i.reminder_id,
+            lead_id=i.lead_id,
+            lead_name=i.lead_name,
+            message=i.message,
+            due_at=i.due_at,
+            set_by_slack_id=i.set_by_slack_id,
+            set_by_name=i.set_by_name,
+            for_self=i.for_self,
+        )
+    head = f":alarm_clock: *{len(items)} follow-up{'s' if len(items) != 1 else ''} due*"
+    if parts > 1:
+        head += f" ({part} of {parts})"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
+    for i in items:
+        who = "you" if i.for_self else user_ref(i.set_by_slack_id, i.set_by_name)
+        line = f"Follow up on {lead_line(i.lead_id, i.lead_name)}"
+        if i.message:
+            line += f"\n>{esc(i.message)}"
+        line += f"\nSet by {who} for {slack_date(i.due_at)}"
+        blocks.append(
+            {
+                "type": "section",
+                "block_id": row_id(i.reminder_id),
+                "text": {"type": "mrkdwn", "text": line},
+                "accessory": _button("Open lead", Action.LEAD_OPEN, LeadRef(lead_id=i.lead_id).dumps()),
+            }
+        )
+        blocks.append(
+            {"type": "actions", "block_id": tail_id(i.reminder_id), "elements": _controls(i.reminder_id)}
+        )
+    return blocks
+
+
+def reminders_text(items: Sequence[DueItem]) -> str:
+    """The notification text of :func:`reminders_dm`."""
+    if len(items) == 1:
+        return reminder_text(items[0].lead_id, items[0].lead_name, items[0].message)
+    leads = ", ".join(f"#{i.lead_id} {i.lead_name}" for i in items[:5])
+    return f"{len(items)} follow-ups due: {leads}" + ("…" if len(items) > 5 else "")
+
+
+def rows_in(blocks: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Reminder ids of the rows of a coalesced DM (empty for a one-reminder DM)."""
+    found = []
+    for block in blocks:
+        bid = str(block.get("block_id") or "")
+        if block.get("type") == "section" and bid.startswith(_ROW) and bid[len(_ROW) :].isdigit():
+            found.append(int(bid[len(_ROW) :]))
+    return found
+
+
+def with_rows_settled(
+    blocks: Sequence[Mapping[str, Any]], outcomes: Mapping[int, str | None]
+) -> list[dict[str, Any]]:
+    """A coalesced DM with the controls of each reminder in ``outcomes`` replaced by its outcome (None: its
+    controls again); every other block as it was."""
+    out: list[dict[str, Any]] = []
+    tails = {tail_id(rid): (rid, outcome) for rid, outcome in outcomes.items()}
+    for block in blocks:
+        found = tails.get(str(block.get("block_id") or ""))
+        if found is None:
+            out.append(dict(block))
+            continue
+        rid, outcome = found
+        if outcome is None:
+            out.append({"type": "actions", "block_id": tail_id(rid), "elements": _controls(rid)})
+        else:
+            out.append(
+                {
+                    "type": "context",
+                    "block_id": tail_id(rid),
+                    "elements": [{"type": "mrkdwn", "text": outcome}],
+                }
+            )
+    return out
 
 
 def reminder_text(lead_id: int, lead_name: str, message: str | None) -> str:
