@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lma_bot.crypto import SecretBox
 from lma_bot.db import Database
+from lma_bot.email.outbox import organization_smtp
 from lma_bot.integrations.service import key_hash
 from tests.support import new_org
 from tests.test_cli import cli_env, run_cli  # noqa: F401 (fixture)
@@ -89,6 +90,16 @@ async def test_integrations_add_prints_url_and_generated_secret_once(
             ["--provider", "n8n", "--set", "allow_private_targets=maybe"],
             "allow_private_targets: expected true",
         ),
+        (["--provider", "smtp"], "smtp needs --set url=smtp://user:pass@host:587"),
+        (["--provider", "smtp", "--set", "url=https://mail.acme.test"], "url: expected smtp://"),
+        (
+            ["--provider", "smtp", "--set", "host=mail.acme.test", "--set", "port=99999"],
+            "port: expected a number",
+        ),
+        (
+            ["--provider", "smtp", "--set", "host=mail.acme.test", "--set", "security=ssl"],
+            "security: expected one of",
+        ),
     ],
 )
 async def test_integrations_add_bad_input_is_one_line_exit_2(
@@ -143,3 +154,90 @@ async def test_webhooks_replay_unknown_event_is_exit_2(
     code, out, err = await run_cli(capsys, "webhooks", "replay", "999999")
     assert (code, out) == (2, "")
     assert err == "lma-bot: error: webhook event 999999 not found\n"
+
+
+async def test_integrations_add_smtp_stores_the_password_encrypted_and_the_sender_reads_it(
+    cli_env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+    owner_engine: AsyncEngine,
+) -> None:
+    monkeypatch.setenv("LMA_ENCRYPTION_KEYS", OLD)
+    org = await new_org(db)
+    code, out, err = await run_cli(
+        capsys,
+        "integrations",
+        "add",
+        "--org",
+        str(org),
+        "--provider",
+        "smtp",
+        "--set",
+        "url=smtp://acme:s3cret-pw@mail.acme.test:2525?from=sales@acme.test",
+    )
+    assert (code, err) == (0, "")
+    assert "created smtp integration" in out
+    assert "webhook URL" not in out  # outbound only: nothing calls us
+    assert "s3cret-pw" not in out
+    code, out, err = await run_cli(
+        capsys,
+        "integrations",
+        "add",
+        "--org",
+        str(org),
+        "--provider",
+        "smtp",
+        "--set",
+        "host=relay.acme.test",
+        "--set",
+        "port=465",
+        "--set",
+        "security=TLS",
+        "--set",
+        "username=robot",
+        "--set",
+        "password=other-pw",
+        "--json",
+    )
+    assert (code, err) == (0, "")
+    assert json.loads(out)["webhook_url"] is None
+    stored = await _secrets(owner_engine, org)
+    assert len(stored) == 2
+    assert not any("s3cret-pw" in s or "other-pw" in s for s in stored)
+    async with owner_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT configuration::text, webhook_key_hash FROM integrations "
+                    "WHERE organization_id = :o ORDER BY id"
+                ),
+                {"o": org},
+            )
+        ).all()
+    assert all("pw" not in str(r[0]) and r[1] is None for r in rows), rows
+    # the newest active smtp integration is the one the outbound sender uses, password decrypted
+    async with db.uow(org) as session:
+        target = await organization_smtp(session, org_id=org, box=SecretBox([OLD]))
+    assert target is not None
+    assert (target.hostname, target.port, target.implicit_tls, target.username, target.password) == (
+        "relay.acme.test",
+        465,
+        True,
+        "robot",
+        "other-pw",
+    )
+    async with db.uow(org) as session:
+        await session.execute(
+            text(
+                "UPDATE integrations SET status = 'inactive' WHERE provider_name = 'smtp' AND webhook_key_hash IS NULL AND configuration ? 'host'"
+            )
+        )
+        target = await organization_smtp(session, org_id=org, box=SecretBox([OLD]))
+    assert target is not None
+    assert (target.hostname, target.port, target.password, target.sender) == (
+        "mail.acme.test",
+        2525,
+        "s3cret-pw",
+        "sales@acme.test",
+    )

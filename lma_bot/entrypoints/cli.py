@@ -214,11 +214,13 @@ async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) ->
             _out(json.dumps(dataclasses.asdict(created)))
         else:
             lines = [
-                f"created {created.provider} integration {created.id} for organization {created.organization_id}",
-                f"webhook URL: {created.webhook_url}",
+                f"created {created.provider} integration {created.id} for organization {created.organization_id}"
             ]
+            if created.webhook_url is not None:
+                lines.append(f"webhook URL: {created.webhook_url}")
             lines += [f"{name}: {value}" for name, value in created.generated_secrets.items()]
-            lines.append("the URL and secrets are shown only now; store them in the sender's settings")
+            if created.webhook_url is not None:
+                lines.append("the URL and secrets are shown only now; store them in the sender's settings")
             _out("\n".join(lines))
         return 0
 
@@ -456,11 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="integrations_command", required=True, metavar="ACTION"
     )
     add_integration_cmd = add(
-        integrations, "add", _cmd_integrations_add, "connect n8n or an email provider; prints its webhook URL"
+        integrations,
+        "add",
+        _cmd_integrations_add,
+        "connect n8n or an email provider (prints its webhook URL), or the organization's own SMTP server",
     )
     add_integration_cmd.add_argument("--org", type=_positive_int, required=True, metavar="ORG_ID")
     add_integration_cmd.add_argument(
-        "--provider", required=True, choices=("n8n", "sendgrid", "mailgun", "postmark")
+        "--provider", required=True, choices=("n8n", "sendgrid", "mailgun", "postmark", "smtp")
     )
     add_integration_cmd.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a setting or secret (repeatable)"

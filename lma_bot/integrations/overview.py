@@ -92,7 +92,7 @@ async def overview(session: AsyncSession, *, org_id: int, public_url: str) -> li
     result = []
     for integration in integrations:
         spec = PROVIDERS.get(integration.provider_name)
-        route = f"{base}/webhooks/{spec.route}/…" if spec else "(no webhook)"
+        route = f"{base}/webhooks/{spec.route}/…" if spec and spec.route else "(no webhook: outbound only)"
         result.append(
             IntegrationOverview(
                 id=integration.id,

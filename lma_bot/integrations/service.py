@@ -1,8 +1,10 @@
-"""Integrations: n8n and the email providers, each with an unguessable webhook key and encrypted secrets.
+"""Integrations: n8n and the email providers, each with an unguessable webhook key and encrypted secrets, and
+an organization's own outbound SMTP server.
 
 The webhook key is shown once, at creation, inside the webhook URL; only its SHA-256 is stored, and the gateway
-finds the integration by that hash. Secrets (shared secrets, signing keys, basic-auth passwords) are stored
-only as one Fernet token (``integrations.encrypted_secrets``, a JSON object) and never logged.
+finds the integration by that hash. Secrets (shared secrets, signing keys, basic-auth and SMTP passwords, an SMTP
+URL with its password) are stored only as one Fernet token (``integrations.encrypted_secrets``, a JSON object)
+and never logged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
 from lma_bot.crypto import SecretBox
+from lma_bot.email.smtp import SmtpTarget
 from lma_bot.errors import InvalidInput, NotFound
 from lma_bot.jsonschemas import validate_document
 from lma_bot.models import Integration
@@ -25,7 +28,7 @@ from lma_bot.models import Integration
 @dataclass(frozen=True)
 class ProviderSpec:
     integration_type: str
-    route: str  # the webhook path segment(s) before the key
+    route: str | None  # the webhook path segment(s) before the key; None: nothing calls us (outbound only)
     required: tuple[str, ...] = ()  # secrets the admin must supply with --set
     generated: tuple[str, ...] = ()  # secrets we generate
     display: str = ""
@@ -43,12 +46,25 @@ PROVIDERS: dict[str, ProviderSpec] = {
         generated=("basic_username", "basic_password"),
         display="Postmark",
     ),
+    # Outbound mail through the organization's own server (see ``lma_bot.email.outbox.organization_smtp``):
+    # ``--set url=smtp://user:pass@host:587?from=sales@acme.com``, or host/port/username/password/security/from.
+    "smtp": ProviderSpec("email_provider", None, display="SMTP"),
 }
 
 #: ``--set`` keys that are secrets: encrypted, never echoed back except when generated.
 SECRET_KEYS = frozenset(
-    {"webhook_secret", "verification_key", "signing_key", "basic_username", "basic_password", "api_key"}
+    {
+        "webhook_secret",
+        "verification_key",
+        "signing_key",
+        "basic_username",
+        "basic_password",
+        "api_key",
+        "password",
+        "smtp_url",
+    }
 )
+SMTP_SECURITY = ("auto", "starttls", "tls")
 
 
 def key_hash(key: str) -> str:
@@ -64,7 +80,7 @@ class CreatedIntegration:
     id: int
     organization_id: int
     provider: str
-    webhook_url: str
+    webhook_url: str | None  # None for an outbound-only integration (smtp)
     generated_secrets: dict[str, str]
 
 
@@ -99,6 +115,8 @@ async def add_integration(
     spec = PROVIDERS.get(provider)
     if spec is None:
         raise InvalidInput(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}", field="provider")
+    if provider == "smtp":
+        settings = _smtp_settings(settings)
     secret_values = {k: v for k, v in settings.items() if k in SECRET_KEYS}
     configuration: dict[str, Any] = {k: v for k, v in settings.items() if k not in SECRET_KEYS}
     display_name = configuration.pop("display_name", None) or spec.display
@@ -110,7 +128,7 @@ async def add_integration(
     if "allow_private_targets" in configuration:
         configuration["allow_private_targets"] = _boolean(configuration["allow_private_targets"])
     validate_document("integrations.configuration", configuration)
-    key = secrets.token_urlsafe(32)
+    key = secrets.token_urlsafe(32) if spec.route is not None else None
     integration = Integration(
         organization_id=org_id,
         integration_type=spec.integration_type,
@@ -118,7 +136,7 @@ async def add_integration(
         display_name=display_name,
         configuration=configuration,
         encrypted_secrets=box.encrypt_json(secret_values),
-        webhook_key_hash=key_hash(key),
+        webhook_key_hash=key_hash(key) if key is not None else None,
         status="active",
         created_by=actor_id,
     )
@@ -137,9 +155,38 @@ async def add_integration(
         id=integration.id,
         organization_id=org_id,
         provider=provider,
-        webhook_url=webhook_url(public_url, provider, key),
+        webhook_url=webhook_url(public_url, provider, key) if key is not None else None,
         generated_secrets=generated,
     )
+
+
+def _smtp_settings(settings: dict[str, str]) -> dict[str, str]:
+    """An SMTP integration's ``--set`` pairs checked: either ``url`` (kept whole, encrypted, as ``smtp_url``)
+    or ``host`` with optional ``port``, ``username``, ``password``, ``security`` and ``from``."""
+    settings = dict(settings)
+    url = settings.pop("url", None)
+    if url is not None:
+        try:
+            SmtpTarget.from_url(url)
+        except ValueError as exc:
+            raise InvalidInput(f"url: {exc}", field="url") from None
+        settings["smtp_url"] = url.strip()
+        return settings
+    if not settings.get("host", "").strip():
+        raise InvalidInput(
+            "smtp needs --set url=smtp://user:pass@host:587 (or --set host=... with port, username, password)",
+            field="host",
+        )
+    port = settings.get("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise InvalidInput(f"port: expected a number from 1 to 65535, got {port!r}", field="port")
+    security = settings.get("security", "auto").strip().lower()
+    if security not in SMTP_SECURITY:
+        raise InvalidInput(
+            f"security: expected one of {', '.join(SMTP_SECURITY)}, got {security!r}", field="security"
+        )
+    settings["security"] = security
+    return settings
 
 
 def _boolean(value: object) -> bool:
