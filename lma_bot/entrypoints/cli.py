@@ -24,7 +24,7 @@ from lma_bot.config import ConfigError, Settings, configure_logging, load_settin
 from lma_bot.db import Database, TenantError, runtime_database_url
 from lma_bot.dbadmin import RoleSetupError, migrate
 from lma_bot.embedded import EmbeddedServiceError
-from lma_bot.entrypoints.runtime import Runtime, open_runtime
+from lma_bot.entrypoints.runtime import open_runtime
 from lma_bot.errors import DomainError, parse_model
 from lma_bot.orgs.schemas import OrganizationCreate, OrganizationView
 from lma_bot.orgs.service import create_organization
@@ -132,22 +132,33 @@ async def _cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _with_database(runtime: Runtime, work: Callable[[Database], Awaitable[int]]) -> int:
-    url = runtime.settings.database_url
-    assert url is not None
-    database = Database.from_url(
-        runtime_database_url(runtime.settings, url), pool_size=2, application_name="lma-bot cli"
-    )
+async def _with_database(
+    settings: Settings, work: Callable[[Database, Settings], Awaitable[int]], *, require: tuple[str, ...] = ()
+) -> int:
+    """Run a command's ``work`` with the database as the runtime role (embedded services started when no URL
+    is set), then close everything. ``require``: settings the command cannot do without (exit 2 naming them)."""
+    runtime = await open_runtime(settings)
     try:
-        return await work(database)
+        ready = runtime.settings  # with the embedded services' URLs when none were set
+        for name in require:
+            ready.require(name)
+        url = ready.database_url
+        assert url is not None
+        database = Database.from_url(
+            runtime_database_url(ready, url), pool_size=2, application_name="lma-bot cli"
+        )
+        try:
+            return await work(database, ready)
+        finally:
+            await database.dispose()
     finally:
-        await database.dispose()
+        await runtime.close()
 
 
 async def _cmd_orgs_create(args: argparse.Namespace, settings: Settings) -> int:
     data = parse_model(OrganizationCreate, {"name": args.name, "slack_team_id": args.slack_team_id})
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         org_id = await database.next_organization_id()
         async with database.uow(org_id) as session:
             org = await create_organization(session, org_id=org_id, data=data)
@@ -156,11 +167,7 @@ async def _cmd_orgs_create(args: argparse.Namespace, settings: Settings) -> int:
         _emit(args, view, f"created organization {view.id} {view.name!r}{team}")
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,7 +182,7 @@ async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
         },
     )
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         async with database.uow(args.org) as session:
             user = await add_user(session, org_id=args.org, data=data)
             view = UserView.model_validate(user)
@@ -186,11 +193,7 @@ async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -199,8 +202,8 @@ async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) ->
 
     pairs = parse_settings(args.set or [])
 
-    async def work(database: Database) -> int:
-        box = SecretBox(runtime.settings.encryption_keys)
+    async def work(database: Database, settings: Settings) -> int:
+        box = SecretBox(settings.encryption_keys)
         async with database.uow(args.org) as session:
             created = await add_integration(
                 session,
@@ -208,7 +211,7 @@ async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) ->
                 provider=args.provider,
                 settings=pairs,
                 box=box,
-                public_url=runtime.settings.public_url,
+                public_url=settings.public_url,
             )
         if args.json:
             _out(json.dumps(dataclasses.asdict(created)))
@@ -224,20 +227,15 @@ async def _cmd_integrations_add(args: argparse.Namespace, settings: Settings) ->
             _out("\n".join(lines))
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        runtime.settings.require("encryption_keys")
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work, require=("encryption_keys",))
 
 
 async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from lma_bot.crypto import SecretBox
     from lma_bot.secrets_rotation import rotate_all
 
-    async def work(database: Database) -> int:
-        report = await rotate_all(database, SecretBox(runtime.settings.encryption_keys))
+    async def work(database: Database, settings: Settings) -> int:
+        report = await rotate_all(database, SecretBox(settings.encryption_keys))
         if args.json:
             _out(json.dumps(dataclasses.asdict(report)))
         else:
@@ -247,18 +245,13 @@ async def _cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        runtime.settings.require("encryption_keys")
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work, require=("encryption_keys",))
 
 
 async def _cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> int:
     from lma_bot.webhooks.replay import replay_event
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         result = await replay_event(database, args.event_id)
         if args.json:
             _out(json.dumps(result.as_json()))
@@ -271,11 +264,7 @@ async def _cmd_webhooks_replay(args: argparse.Namespace, settings: Settings) -> 
             _out(f"webhook event {args.event_id} {state}")
         return 1 if result.failed else 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 async def _cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
@@ -293,13 +282,13 @@ async def _cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         if args.org not in await database.organization_ids(include_inactive=True):
             raise UsageError(f"no organization {args.org}")
-        assert runtime.settings.redis_url is not None
-        redis = await open_redis(runtime.settings.redis_url)
+        assert settings.redis_url is not None
+        redis = await open_redis(settings.redis_url)
         try:
-            publisher = ScorePublisher(redis, RedisKeys(runtime.settings.redis_prefix))
+            publisher = ScorePublisher(redis, RedisKeys(settings.redis_prefix))
             summary = await rescore(database, args.org, publisher=publisher, progress=progress)
         finally:
             await redis.aclose()
@@ -313,11 +302,7 @@ async def _cmd_rescore(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 async def _cmd_workflows_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -335,7 +320,7 @@ async def _cmd_workflows_add(args: argparse.Namespace, settings: Settings) -> in
             raise UsageError(f"--conditions is not JSON: {exc.msg} at character {exc.pos}") from None
     validate_conditions(trigger, conditions)
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         async with database.uow(args.org) as session:
             workflow = await create_workflow(
                 session,
@@ -365,17 +350,13 @@ async def _cmd_workflows_add(args: argparse.Namespace, settings: Settings) -> in
             )
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 async def _cmd_workflows_list(args: argparse.Namespace, settings: Settings) -> int:
     from lma_bot.workflows.service import list_workflows
 
-    async def work(database: Database) -> int:
+    async def work(database: Database, settings: Settings) -> int:
         async with database.uow(args.org) as session:
             views = await list_workflows(session, org_id=args.org)
         if args.json:
@@ -390,11 +371,7 @@ async def _cmd_workflows_list(args: argparse.Namespace, settings: Settings) -> i
                 _out(f"{view.id}\t{view.name}\t{view.trigger}\t{state}\t{view.url_host}\t{tail}")
         return 0
 
-    runtime = await open_runtime(settings)
-    try:
-        return await _with_database(runtime, work)
-    finally:
-        await runtime.close()
+    return await _with_database(settings, work)
 
 
 # ---------------------------------------------------------------- parser
