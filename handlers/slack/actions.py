@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import flows
@@ -17,10 +17,9 @@ from handlers.slack.blocks.modals import add_note_modal, change_status_modal
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors
 from handlers.slack.ids import Action, LeadRef, MemberRef, ModalContext, PageRequest
+from handlers.slack.replies import EPHEMERAL, just_ack
 from lma_bot.errors import InvalidInput, PermissionDenied
 from lma_bot.leads.service import STATUS_TRANSITIONS
-
-EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -36,10 +35,6 @@ def _lead_ref(body: dict[str, Any]) -> LeadRef:
 
 async def _actor(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> Any:
     return await actor_for_payload(deps, client, body)
-
-
-async def just_ack(ack: AsyncAck) -> None:
-    await ack()
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

@@ -46,6 +46,7 @@ from handlers.slack.grammar import (
 )
 from handlers.slack.home import refresh_homes
 from handlers.slack.ids import Action, AssignmentRef, Block, LeadRef, ModalContext, View
+from handlers.slack.replies import EPHEMERAL, just_ack
 from lma_bot.assignments import service
 from lma_bot.assignments.schemas import RequestView
 from lma_bot.db import Database
@@ -55,8 +56,6 @@ from lma_bot.leads.service import resolve_lead
 from lma_bot.users.service import get_by_slack_id
 
 log = logging.getLogger(__name__)
-
-EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 
 
 @dataclass(frozen=True)
@@ -362,8 +361,6 @@ def _reason(view: dict[str, Any]) -> str | None:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def just_ack(ack: AsyncAck) -> None:
-        await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
         return await actor_for_payload(deps, client, body)

@@ -56,13 +56,12 @@ from handlers.slack.grammar import (
 )
 from handlers.slack.ids import ModalContext
 from handlers.slack.reminders import split_when
+from handlers.slack.replies import EPHEMERAL
 from lma_bot.errors import parse_model
 from lma_bot.leads.schemas import LeadCreate
 from lma_bot.leads.service import DuplicateLead
 
 log = logging.getLogger(__name__)
-
-EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

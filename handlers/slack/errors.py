@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers.slack.grammar import UsageError
+from handlers.slack.replies import EPHEMERAL
 from lma_bot.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,12 @@ async def answer_errors(respond: AsyncRespond, *, what: str) -> AsyncIterator[No
     try:
         yield
     except UsageError as exc:
-        await respond(text=usage_text(exc), response_type="ephemeral", replace_original=False)
+        await respond(text=usage_text(exc), **EPHEMERAL)
     except DomainError as exc:
-        await respond(text=error_text(exc), response_type="ephemeral", replace_original=False)
+        await respond(text=error_text(exc), **EPHEMERAL)
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("slack.%s.failed ref=%s", what, ref)
         await respond(
-            text=f":x: Something went wrong on our side (ref `{ref}`). Please try again.",
-            response_type="ephemeral",
-            replace_original=False,
+            text=f":x: Something went wrong on our side (ref `{ref}`). Please try again.", **EPHEMERAL
         )

@@ -24,6 +24,7 @@ from handlers.slack.blocks.reminders import reminder_list, reminder_settled
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, error_text
 from handlers.slack.ids import Action, Block, LeadRef, ModalContext, ReminderRef, View
+from handlers.slack.replies import just_ack
 from lma_bot.errors import DomainError, InvalidInput
 from lma_bot.leads.service import get_lead
 from lma_bot.models import User
@@ -33,7 +34,6 @@ from lma_bot.reminders.when import DEFAULT_TIME, Due, WhenError, parse_when
 
 log = logging.getLogger(__name__)
 
-EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 #: The longest `<when>` we try to read off the front of `/lead remind <lead> <when> [message]`.
 MAX_WHEN_WORDS = 5
 
@@ -193,8 +193,6 @@ def _ref(body: dict[str, Any]) -> ReminderRef:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def just_ack(ack: AsyncAck) -> None:
-        await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
         return await actor_for_payload(deps, client, body)

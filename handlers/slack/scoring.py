@@ -23,6 +23,7 @@ from handlers.slack.clients import ClientFor
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, error_text
 from handlers.slack.ids import Action, Block, LeadRef, ModalContext, RuleRef, View
+from handlers.slack.replies import EPHEMERAL, just_ack
 from lma_bot.db import Database
 from lma_bot.errors import DomainError, InvalidInput, PermissionDenied
 from lma_bot.leads.service import get_lead
@@ -33,7 +34,6 @@ from lma_bot.scoring.rescore import rescore
 
 log = logging.getLogger(__name__)
 
-EPHEMERAL: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False}
 _background: set[asyncio.Task[None]] = set()
 #: modal block -> the RuleInput field its errors are about
 RULE_FIELDS = {
@@ -268,8 +268,6 @@ def hot_alert_sender(database: Database, client_for: ClientFor) -> Any:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def just_ack(ack: AsyncAck) -> None:
-        await ack()
 
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
         return await actor_for_payload(deps, client, body)
