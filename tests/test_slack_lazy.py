@@ -19,6 +19,7 @@ from sqlalchemy import text
 from handlers.slack import GATEWAY, LAZY_RUNNER
 from handlers.slack.deps import SlackDeps, TtlCache
 from handlers.slack.lazy import (
+    BUSY_TEXT,
     AckGate,
     BoundedLazyListenerRunner,
     PooledRespond,
@@ -162,6 +163,32 @@ async def test_respond_posts_through_one_pooled_session() -> None:
         assert isinstance(session.connector, aiohttp.TCPConnector)
         await runner.aclose()
         assert session.closed
+
+
+async def test_past_max_pending_a_job_is_refused_and_its_user_told_to_try_again() -> None:
+    async with FakeSlack() as fake:
+        runner = BoundedLazyListenerRunner(LOGGER, limit=2, max_pending=5)
+        release = asyncio.Event()
+        ran: list[str] = []
+
+        async def job(body: dict[str, Any]) -> None:
+            await release.wait()
+            ran.append(body["text"])
+
+        for i in range(8):
+            runner.start(job, _request(f"show {i}", response_url=fake.response_url()))
+        assert (runner.pending, runner.shed) == (5, 3)
+        posts = await fake.wait_for_response_posts(3)
+        assert [p.body["text"] for p in posts] == [BUSY_TEXT] * 3
+        assert all(p.body["response_type"] == "ephemeral" for p in posts)
+        release.set()
+        assert await runner.drain(2.0)
+        assert sorted(ran) == [f"show {i}" for i in range(5)]  # the first five; none of the refused ones
+        runner.start(job, _request("show 9", response_url=fake.response_url()))  # room again
+        assert await runner.drain(2.0)
+        assert ran[-1] == "show 9"
+        assert runner.shed == 3
+        await runner.aclose()
 
 
 def test_lazy_request_is_a_copy_with_its_own_context() -> None:

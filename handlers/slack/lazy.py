@@ -10,6 +10,10 @@ database and Redis connections and competing for the one event loop with the ack
   about to start waits until they are answered, at most ``ack_priority`` seconds, and not at all once it
   has waited ``max_defer`` seconds since its command arrived - so lazy work is delayed by a burst, never
   starved by steady traffic;
+- at most ``max_pending`` jobs wait or run: past that (a flood the process cannot keep up with), a new job
+  is not queued; its user is told at once, through its ``response_url``, that the bot is busy and to try again
+  (``slack.lazy.shed`` is logged), instead of an ever longer queue whose answers come after Slack's
+  ``response_url`` has expired;
 - one pooled ``aiohttp`` session for ``respond()`` (``response_url`` posts) and Web API calls of lazy jobs,
   instead of a new session (and TCP connection) per post;
 - the request handed to a lazy listener is a shallow copy with its own context (standard properties
@@ -45,6 +49,10 @@ from slack_sdk.webhook.webhook_response import WebhookResponse
 log = logging.getLogger(__name__)
 
 LAZY_LIMIT = 4
+MAX_PENDING = 500
+BUSY_TEXT = (
+    ":hourglass: lma-bot is very busy right now and could not take this. Please try again in a minute."
+)
 ACK_PRIORITY_SECONDS = 0.25
 MAX_DEFER_SECONDS = 2.0
 HTTP_TIMEOUT_SECONDS = 10
@@ -140,6 +148,7 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         *,
         gate: AckGate | None = None,
         limit: int = LAZY_LIMIT,
+        max_pending: int = MAX_PENDING,
         ack_priority: float = ACK_PRIORITY_SECONDS,
         max_defer: float = MAX_DEFER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -147,6 +156,8 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         self.logger = logger
         self.gate = gate or AckGate()
         self.limit = limit
+        self.max_pending = max_pending
+        self.shed = 0  # jobs refused because ``max_pending`` were waiting or running
         self.ack_priority = ack_priority
         self.max_defer = max_defer
         self.clock = clock
@@ -155,6 +166,7 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         # Jobs wait in a queue (no task each: the ack path only appends); up to ``limit`` workers run them.
         self._queue: deque[tuple[Callable[..., Awaitable[None]], AsyncBoltRequest, float]] = deque()
         self._workers: set[asyncio.Task[None]] = set()
+        self._notices: set[asyncio.Future[WebhookResponse]] = set()  # "busy" answers being posted
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -171,11 +183,33 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
         return self._session
 
     def start(self, function: Callable[..., Awaitable[None]], request: AsyncBoltRequest) -> None:
+        if self.pending >= self.max_pending:
+            self._shed(request)
+            return
         self._queue.append((function, request, self.clock()))
         if len(self._workers) < self.limit:
             worker = asyncio.ensure_future(self._work())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
+
+    def _shed(self, request: AsyncBoltRequest) -> None:
+        """Refuse a job (the queue is full): tell its user through ``response_url``, when it has one."""
+        self.shed += 1
+        response_url = request.context.response_url
+        log.warning("slack.lazy.shed pending=%d shed=%d", self.pending, self.shed)
+        if response_url is None:
+            return
+        respond = PooledRespond(response_url=response_url, session=self.session())
+        task = asyncio.ensure_future(
+            respond(text=BUSY_TEXT, response_type="ephemeral", replace_original=False)
+        )
+        self._notices.add(task)
+        task.add_done_callback(self._notice_done)
+
+    def _notice_done(self, task: asyncio.Future[WebhookResponse]) -> None:
+        self._notices.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("slack.lazy.shed_notice_failed error=%s", type(task.exception()).__name__)
 
     def _share_session(self, request: AsyncBoltRequest) -> None:
         """Point the (copied) request's ``respond`` and ``client`` at the pooled session."""
@@ -219,6 +253,8 @@ class BoundedLazyListenerRunner(AsyncLazyListenerRunner):
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+        if self._notices:
+            await asyncio.wait(list(self._notices), timeout=grace)
         if self._session is not None:
             await self._session.close()
             self._session = None
