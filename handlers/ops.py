@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -20,7 +21,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class HttpMetrics:
+    """Request counts and latencies by route; each label set's child looked up once, then kept (the route
+    template, never the raw path, so the set stays small)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "lma_http_requests_total",
             "HTTP requests by route and status",
@@ -33,6 +39,16 @@ class HttpMetrics:
             ["method", "route"],
             registry=registry,
         )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        count = self._counts.get((method, route, status))
+        if count is None:
+            count = self._counts[(method, route, status)] = self.requests.labels(method, route, str(status))
+        latency = self._latencies.get((method, route))
+        if latency is None:
+            latency = self._latencies[(method, route)] = self.latency.labels(method, route)
+        count.inc()
+        latency.observe(seconds)
 
 
 HTTP_METRICS = web.AppKey("http_metrics", HttpMetrics)
@@ -56,9 +72,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        route = _route_name(request)
-        metrics.requests.labels(request.method, route, str(status)).inc()
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+        metrics.observe(request.method, _route_name(request), status, time.perf_counter() - started)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -66,7 +66,14 @@ class Gateway:
         self.deliveries = deliveries
         self.batcher = batcher or IngestBatcher(database)
         self._targets: dict[str, tuple[float, Target | None]] = {}
+        self._outcomes: dict[tuple[str, str], Any] = {}  # (provider, outcome) -> its counter child
         self.clock: Callable[[], float] = time.time
+
+    def count(self, provider: str, outcome: str) -> None:
+        child = self._outcomes.get((provider, outcome))
+        if child is None:
+            child = self._outcomes[(provider, outcome)] = self.deliveries.labels(provider, outcome)
+        child.inc()
 
     async def target(self, key: str) -> Target | None:
         """The integration behind a webhook key, cached briefly (a disabled integration stops within 30 s)."""
@@ -139,7 +146,7 @@ async def _handle(request: web.Request, provider: str) -> web.Response:
         response, outcome = await _deliver(request, gateway, provider)
         return response
     finally:
-        gateway.deliveries.labels(provider, outcome).inc()
+        gateway.count(provider, outcome)
 
 
 async def _deliver(request: web.Request, gateway: Gateway, provider: str) -> tuple[web.Response, str]:
@@ -218,8 +225,12 @@ def _authenticate_and_parse(
 
 
 def _log_result(provider: str, target: Target, result: IngestResult) -> None:
-    log.info(
-        "webhook.stored provider=%s org=%s integration=%s accepted=%s duplicates=%s failed=%s "
+    """Per delivery at DEBUG only: the batcher logs one ``webhook.stored`` line per group commit (INFO) with
+    the events' ids, which lead to the organization and integration."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    log.debug(
+        "webhook.delivery provider=%s org=%s integration=%s accepted=%s duplicates=%s failed=%s "
         "deferred=%s events=%s",
         provider,
         target.org_id,

@@ -33,7 +33,6 @@ inline, as a batch already: group commit would only make the others wait for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -57,9 +56,13 @@ from lma_bot.webhooks.service import (
     load_events,
     process_many,
     store_many,
+    transient,
 )
 
 log = logging.getLogger(__name__)
+
+#: Attempts of a flush's transaction that fails with a deadlock or serialization failure (:func:`transient`).
+TRANSIENT_ATTEMPTS = 3
 
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :org, true)")
 
@@ -115,10 +118,15 @@ class EventProcessor:
     """Processes stored events left ``received``: those the batcher hands over, and (the sweeper) any older
     than ``stale_after`` in any organization, e.g. after a crash between a commit and its processing.
 
-    Ingest comes first: while the batcher is busy (deliveries pending or a flush running) the worker waits, so
-    senders are answered at the rate the store path allows, and processes in the gaps; but never holds back
-    longer than ``max_delay`` after the oldest waiting event arrived (then it takes its share until drained),
-    so a sustained overload cannot starve processing.
+    Ingest comes first: the worker starts a chunk only once no delivery has arrived for ``quiet_after``
+    seconds (the batcher notes each one in :meth:`ingest_seen`), so while senders keep the gateway busy every
+    CPU cycle of this process goes to storing and answering them, and processing runs in the gaps. A chunk
+    (at most ``chunk`` events, one transaction) is the unit: a delivery arriving meanwhile waits for no more
+    than the chunk in progress, and stops the next one. The trade-off is lag: events stay ``received`` while
+    the gateway is busy, but never longer than ``max_delay`` after the oldest waiting one was handed over;
+    from then on the worker processes chunk after chunk until drained, sharing the CPU with ingest, so a
+    sustained overload slows the answers rather than starving processing. A process that dies in between
+    leaves its rows ``received`` for the sweeper.
     """
 
     def __init__(
@@ -127,15 +135,16 @@ class EventProcessor:
         *,
         on_processed: OnProcessed | None = None,
         metrics: BatcherMetrics | None = None,
-        chunk: int = 100,
+        chunk: int = 25,
         sweep_interval: float = 30.0,
         stale_after: dt.timedelta = dt.timedelta(seconds=60),
         max_delay: float = 2.0,
+        quiet_after: float = 0.05,
     ) -> None:
         self.database = database
-        self.quiet = asyncio.Event()  # the batcher clears it while it has work, sets it when it has none
-        self.quiet.set()
         self.max_delay = max_delay
+        self.quiet_after = quiet_after
+        self.last_ingest = 0.0  # time.monotonic() of the latest delivery the batcher took (ingest_seen)
         self._since: float | None = None  # when the oldest event now waiting was handed over
         self.on_processed = on_processed
         self.metrics = metrics
@@ -150,6 +159,10 @@ class EventProcessor:
         # One processing transaction at a time in this process (worker, sweeper, the batcher's inline flushes):
         # concurrent ones touching the same leads in different orders would deadlock.
         self.lock = asyncio.Lock()
+
+    def ingest_seen(self) -> None:
+        """A delivery arrived: hold back the next processing chunk until ingest has been quiet a while."""
+        self.last_ingest = time.monotonic()
 
     @property
     def idle(self) -> bool:
@@ -216,11 +229,16 @@ class EventProcessor:
             self._idle.set()
 
     async def _yield_to_ingest(self) -> None:
-        since = self._since if self._since is not None else time.monotonic()
-        left = self.max_delay - (time.monotonic() - since)
-        if left > 0 and not self.quiet.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.quiet.wait(), left)
+        """Wait until no delivery arrived for ``quiet_after`` s, or the oldest waiting event is ``max_delay``
+        old."""
+        while True:
+            now = time.monotonic()
+            since = self._since if self._since is not None else now
+            overdue_in = self.max_delay - (now - since)
+            quiet_in = self.quiet_after - (now - self.last_ingest)
+            if overdue_in <= 0 or quiet_in <= 0:
+                return
+            await asyncio.sleep(min(overdue_in, quiet_in))
 
     async def process(
         self, org_id: int, *, event_ids: list[int] | None = None, older_than: dt.timedelta | None = None
@@ -295,6 +313,8 @@ class IngestBatcher:
         max_deliveries: int = 256,
         inline_limit: int = 8,
         direct_limit: int = 100,
+        max_flushes: int = 2,
+        overlap_min: int = 8,
     ) -> None:
         self.database = database
         self.processor = processor or EventProcessor(database, metrics=metrics)
@@ -303,10 +323,14 @@ class IngestBatcher:
         self.max_deliveries = max_deliveries
         self.inline_limit = inline_limit
         self.direct_limit = direct_limit
+        self.max_flushes = max_flushes
+        self.overlap_min = overlap_min
         self._pending: list[_Waiter] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._flushing: set[asyncio.Task[None]] = set()
+        self._inline_running = False
 
     def start(self, *, sweep: bool = True) -> None:
         if self._task is None:
@@ -333,6 +357,7 @@ class IngestBatcher:
     ) -> IngestResult:
         """Store ``events`` durably (and process them, or hand them to the processor); the result once
         committed. Raises what the transaction raised (a database outage) or NonceReused for this delivery."""
+        self.processor.ingest_seen()
         if len(events) > self.direct_limit or self._task is None or self._stopping:
             async with self.processor.lock, self.database.uow(org_id) as session:
                 result = await ingest(
@@ -344,6 +369,14 @@ class IngestBatcher:
                     processor=processor,
                 )
             self.processor.submit(org_id, result.retry_ids)
+            log.info(
+                "webhook.stored mode=direct deliveries=1 accepted=%s duplicates=%s failed=%s orgs=%s events=%s",
+                result.accepted,
+                result.duplicates,
+                result.failed,
+                org_id,
+                id_ranges(result.event_ids),
+            )
             return result
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._pending.append(_Waiter(org_id, Delivery(integration_id, provider, events), processor, future))
@@ -358,28 +391,59 @@ class IngestBatcher:
         return batch
 
     async def _run(self) -> None:
-        idle = True
-        while True:
-            if not self._pending:
-                if self._stopping:
-                    return
-                self._wake.clear()
-                self.processor.quiet.set()
-                await self._wake.wait()
-                idle = True
-                if not self._pending:
-                    continue
-            if idle and self.max_wait > 0 and len(self._pending) < self.max_deliveries:
-                await asyncio.sleep(self.max_wait)  # the window: let concurrent requests join
-            await self._flush(self._take())
-            idle = False  # what arrived during this flush goes at once
-
-    async def _flush(self, batch: list[_Waiter]) -> None:
-        # Inline only when no deferred event is waiting: events are then processed in arrival order, and never
-        # in two transactions of this process at once.
-        flush = _Flush(batch, inline=len(batch) <= self.inline_limit and self.processor.idle)
         try:
-            results, deferred = await self._transaction(flush)
+            while True:
+                if not self._pending or not self._can_start():
+                    if self._stopping and not self._pending:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if not self._flushing and self.max_wait > 0 and len(self._pending) < self.max_deliveries:
+                    await asyncio.sleep(self.max_wait)  # idle: the window lets concurrent requests join
+                self._start(self._take())
+        finally:
+            if self._flushing:
+                await asyncio.gather(*self._flushing, return_exceptions=True)
+
+    def _can_start(self) -> bool:
+        """Another flush may start now: none running; or (no inline one running) fewer than ``max_flushes``
+        and enough deliveries waiting (``overlap_min``) to be worth their own commit."""
+        if not self._flushing:
+            return True
+        if self._inline_running or len(self._flushing) >= self.max_flushes:
+            return False
+        return self._stopping or len(self._pending) >= self.overlap_min
+
+    def _start(self, batch: list[_Waiter]) -> None:
+        # Inline only when no deferred event is waiting and no other flush runs: events are then processed in
+        # arrival order, never in two transactions of this process at once, and a flush never waits for
+        # another one's rows while holding the processing lock.
+        inline = len(batch) <= self.inline_limit and self.processor.idle and not self._flushing
+        self._inline_running = inline
+        task = asyncio.get_running_loop().create_task(self._flush(batch, inline))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if not self._flushing:
+            self._inline_running = False
+        self._wake.set()
+
+    async def _flush(self, batch: list[_Waiter], inline: bool) -> None:
+        flush = _Flush(batch, inline=inline)
+        try:
+            for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+                try:
+                    results, deferred = await self._transaction(flush)
+                    break
+                except DBAPIError as exc:
+                    # A deadlock with a concurrent flush (the same event sent twice at once, in another order)
+                    # or a serialization failure: nothing was stored, the same transaction again will do.
+                    if attempt == TRANSIENT_ATTEMPTS or exc.connection_invalidated or not transient(exc):
+                        raise
+                    log.info("webhook.flush_retry deliveries=%s attempt=%s", len(batch), attempt)
         except BaseException as exc:
             for waiter in batch:
                 if not waiter.future.done():
@@ -400,6 +464,7 @@ class IngestBatcher:
                 waiter.future.set_exception(outcome)
             else:
                 waiter.future.set_result(outcome)
+        _log_flush(batch, results, inline=flush.inline)
         if self.metrics is not None:
             self.metrics.flushes.labels("inline" if flush.inline else "deferred").inc()
             self.metrics.flush_size.observe(len(batch))
@@ -454,3 +519,51 @@ class IngestBatcher:
             processor_of=lambda _: waiter.processor,
             result=result,
         )
+
+
+def _log_flush(batch: list[_Waiter], results: list[IngestResult | BaseException], *, inline: bool) -> None:
+    """One line per group commit (not per delivery): what it stored, and the stored events' ids as ranges."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    accepted = duplicates = failed = received = refused = 0
+    ids: list[int] = []
+    orgs: set[int] = set()
+    for waiter, outcome in zip(batch, results, strict=True):
+        orgs.add(waiter.org_id)
+        if isinstance(outcome, BaseException):
+            refused += 1
+            continue
+        accepted += outcome.accepted
+        duplicates += outcome.duplicates
+        failed += outcome.failed
+        received += outcome.received
+        ids.extend(outcome.event_ids)
+    log.info(
+        "webhook.stored mode=%s deliveries=%s accepted=%s duplicates=%s failed=%s deferred=%s refused=%s "
+        "orgs=%s events=%s",
+        "inline" if inline else "deferred",
+        len(batch),
+        accepted,
+        duplicates,
+        failed,
+        received,
+        refused,
+        ",".join(map(str, sorted(orgs))),
+        id_ranges(ids),
+    )
+
+
+def id_ranges(ids: list[int]) -> str:
+    """``"3-7,9,12-13"``: sorted ids, consecutive runs collapsed (a flush's events are mostly consecutive)."""
+    parts: list[str] = []
+    start = previous = None
+    for value in sorted(ids):
+        if previous is not None and value == previous + 1:
+            previous = value
+            continue
+        if start is not None:
+            parts.append(f"{start}-{previous}" if start != previous else str(start))
+        start = previous = value
+    if start is not None:
+        parts.append(f"{start}-{previous}" if start != previous else str(start))
+    return ",".join(parts)
