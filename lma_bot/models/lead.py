@@ -9,6 +9,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    FetchedValue,
     Index,
     Integer,
     String,
@@ -32,12 +33,6 @@ LEAD_STATUSES = (
 )
 LEAD_TEMPERATURES = ("cold", "warm", "hot")
 EMAIL_STATUSES = ("unknown", "valid", "invalid")
-
-SEARCH_VECTOR_SQL = (
-    "to_tsvector('simple'::regconfig, "
-    "coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' ' || coalesce(company, '') || ' ' || "
-    "coalesce(email, '') || ' ' || coalesce(regexp_replace(email, '[@._+-]+', ' ', 'g'), ''))"
-)
 
 
 class Lead(TenantMixin, Base):
@@ -149,9 +144,13 @@ class Lead(TenantMixin, Base):
     deleted_at: Mapped[dt.datetime | None]
     # Full-text search over name, company and email (split on punctuation so "acme" finds ann@acme.com);
     # the 'simple' configuration keeps names as typed (no stemming). Used by `/lead find` with prefix match.
+    # Computed by the ``leads_search_vector`` trigger (migration 0016) when a row is inserted or one of
+    # those columns is written: unlike a stored generated column, not on every update (a score change).
     search_vector: Mapped[str] = mapped_column(
         TSVECTOR,
-        Computed(SEARCH_VECTOR_SQL, persisted=True),
+        nullable=False,
+        server_default=FetchedValue(),
+        server_onupdate=FetchedValue(),
         deferred=True,
     )
 
