@@ -8,6 +8,7 @@ exit with code 2.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
     test_database_url: str | None = Field(default=None, validation_alias="TEST_DATABASE_URL")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     port: int = Field(default=8080, ge=1, le=65535, validation_alias="PORT")
+    # `lma-bot serve` worker processes sharing the port (SO_REUSEPORT); `--workers` overrides it.
+    web_concurrency: int = Field(default=1, ge=1, le=64, validation_alias="WEB_CONCURRENCY")
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
         validation_alias=AliasChoices("LMA_DATA_DIR"),
@@ -187,6 +190,21 @@ def load_settings(**overrides: Any) -> Settings:
         field = str(error["loc"][0]) if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
         raise ConfigError(_variable_for(field), message) from None
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a child process that must see the same services as this one: this process's
+    environment with the resolved ``DATABASE_URL``, ``REDIS_URL`` and ``LMA_ENCRYPTION_KEYS`` (the embedded
+    default's, when this process started it) and ``WEB_CONCURRENCY=1``."""
+    env = dict(os.environ)
+    if settings.database_url:
+        env["DATABASE_URL"] = settings.database_url
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    if settings.encryption_keys:
+        env["LMA_ENCRYPTION_KEYS"] = ",".join(settings.encryption_keys)
+    env["WEB_CONCURRENCY"] = "1"
+    return env
 
 
 def configure_logging(level: str) -> None:

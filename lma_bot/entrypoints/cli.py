@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from lma_bot.config import ConfigError, Settings, configure_logging, load_settings
+from lma_bot.config import ConfigError, Settings, configure_logging, load_settings, worker_environment
 from lma_bot.db import Database, TenantError, runtime_database_url
 from lma_bot.dbadmin import RoleSetupError, migrate
 from lma_bot.embedded import EmbeddedServiceError
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+WORKER_STOP_TIMEOUT = 30.0  # seconds a worker has to finish its requests and flushes after SIGTERM
 
 
 class UsageError(Exception):
@@ -75,11 +76,11 @@ async def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run_app(app: web.Application, host: str, port: int) -> None:
+async def _run_app(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         log.info("web.listening url=http://%s:%s", host, port)
         await _wait_for_signal()
@@ -105,12 +106,50 @@ async def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.embedded:
         settings.require("encryption_keys")
     port = args.port if args.port is not None else settings.port
+    workers = args.workers if args.workers is not None else settings.web_concurrency
     runtime = await open_runtime(settings)
     try:
-        await _run_app(create_app(runtime.settings), args.host, port)
+        if workers > 1:
+            return await _serve_workers(runtime.settings, args.host, port, workers)
+        await _run_app(create_app(runtime.settings), args.host, port, reuse_port=args.reuse_port)
     finally:
         await runtime.close()
     return 0
+
+
+async def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> int:
+    """``workers`` single-process ``serve`` children on one port (each binds it with SO_REUSEPORT; the
+    kernel spreads connections over them). This process only starts them (after resolving the services, so
+    an embedded default is started and migrated once), forwards SIGTERM/SIGINT and waits. Every worker is a
+    whole web process (its own pool, batcher, processor, sweeper), which CONTRACT.md allows: several web
+    processes may run at once. If one exits by itself the others are stopped and its exit code returned."""
+    command = [
+        sys.executable, "-m", "lma_bot.entrypoints.cli", "serve",
+        "--host", host, "--port", str(port), "--workers", "1", "--reuse-port",
+    ]  # fmt: skip
+    env = worker_environment(settings)
+    children = [await asyncio.create_subprocess_exec(*command, env=env) for _ in range(workers)]
+    log.info("web.workers count=%s pids=%s", workers, ",".join(str(c.pid) for c in children))
+    exits = [asyncio.ensure_future(child.wait()) for child in children]
+    stop = asyncio.ensure_future(_wait_for_signal())
+    await asyncio.wait([stop, *exits], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if not stop.done():
+        failed = next(child for child in children if child.returncode is not None)
+        code = failed.returncode or EXIT_FAILURE
+        log.error("web.worker_exited pid=%s code=%s; stopping the others", failed.pid, failed.returncode)
+    stop.cancel()
+    for child in children:
+        if child.returncode is None:
+            child.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*exits), WORKER_STOP_TIMEOUT)
+    except TimeoutError:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+        await asyncio.gather(*exits)
+    return code
 
 
 async def _cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
@@ -403,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = add(commands, "serve", _cmd_serve, "serve Slack endpoints, webhooks, health and metrics")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive_int, default=None, help="default: $PORT or 8080")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="processes serving the port together (SO_REUSEPORT); default: $WEB_CONCURRENCY or 1",
+    )
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     add(commands, "scheduler", _cmd_scheduler, "run the scheduler process (reminders, expiries, decay)")
     playground = add(
         commands,

@@ -61,6 +61,10 @@ from lma_bot.webhooks.service import (
 
 log = logging.getLogger(__name__)
 
+#: A batcher whose last flush ended longer ago than this (seconds) is idle: its next flush waits ``max_wait`` for
+#: more deliveries to join. A busy one flushes at once (what arrived during the previous flush).
+IDLE_AFTER = 0.05
+
 #: Attempts of a flush's transaction that fails with a deadlock or serialization failure (:func:`transient`).
 TRANSIENT_ATTEMPTS = 3
 
@@ -331,6 +335,7 @@ class IngestBatcher:
         self._stopping = False
         self._flushing: set[asyncio.Task[None]] = set()
         self._inline_running = False
+        self._flushed_at = 0.0  # time.monotonic() when the last flush ended
 
     def start(self, *, sweep: bool = True) -> None:
         if self._task is None:
@@ -399,8 +404,13 @@ class IngestBatcher:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                if not self._flushing and self.max_wait > 0 and len(self._pending) < self.max_deliveries:
-                    await asyncio.sleep(self.max_wait)  # idle: the window lets concurrent requests join
+                if (
+                    not self._flushing
+                    and self.max_wait > 0
+                    and len(self._pending) < self.max_deliveries
+                    and time.monotonic() - self._flushed_at > IDLE_AFTER
+                ):
+                    await asyncio.sleep(self.max_wait)  # was idle: the window lets concurrent requests join
                 self._start(self._take())
         finally:
             if self._flushing:
@@ -427,6 +437,7 @@ class IngestBatcher:
 
     def _flushed(self, task: asyncio.Task[None]) -> None:
         self._flushing.discard(task)
+        self._flushed_at = time.monotonic()
         if not self._flushing:
             self._inline_running = False
         self._wake.set()
