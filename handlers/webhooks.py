@@ -215,7 +215,10 @@ def _authenticate_and_parse(
         verified = n8n.verify(request.headers, body, target.secrets, now, header_name=header)
         message, document = n8n.parse(body)
         event = Incoming(
-            event_type=message.type, provider_event_id=n8n.event_id(message, body), payload=document
+            event_type=message.type,
+            provider_event_id=n8n.event_id(message, body),
+            payload=document,
+            raw=body.decode() if body.isascii() else None,  # UTF-8 for sure: stored as sent
         )
         return verified, [event], n8n_actions.process
     module = EMAIL_PROVIDERS[provider]

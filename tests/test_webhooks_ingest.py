@@ -222,8 +222,13 @@ async def test_one_mailgun_token_on_two_events_in_one_batch_is_refused_once(
     assert len(await _rows(owner_engine, org)) == 1
 
 
+@pytest.mark.parametrize("inline_limit", [8, 0], ids=["session", "driver"])
 async def test_outage_answers_503_to_every_waiter_and_stores_nothing(
-    test_database: ScratchDatabase, servers: Servers, db: Database, owner_engine: AsyncEngine
+    test_database: ScratchDatabase,
+    servers: Servers,
+    db: Database,
+    owner_engine: AsyncEngine,
+    inline_limit: int,
 ) -> None:
     org = await new_org(db)
     lead = await _lead(db, org)
@@ -235,6 +240,7 @@ async def test_outage_answers_503_to_every_waiter_and_stores_nothing(
     via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
         async with gateway(via_proxy, servers.redis_url) as g:
+            _batcher(g).inline_limit = inline_limit  # 0: every flush deferred, on the asyncpg driver
             assert (await g.post(hook, _score(lead, "warm"), headers))[0] == 200
             await proxy.stop()
             bodies = [_score(lead, f"o{i}") for i in range(8)]

@@ -181,6 +181,13 @@ async def test_malformed_after_authentication_is_400_with_the_reason(gw: Gateway
         _body({"type": "create_lead", "lead": {"email": "nope"}}): "lead.email:",
         _body({"type": "execution", "execution": {"id": "9", "status": "done"}}): "execution.status:",
         _body({"type": "add_note", "lead": {"id": 1}, "note": {"content": "x"}, "extra": 1}): "extra:",
+        # what jsonb cannot hold is refused here, never left to fail the commit shared with other requests
+        b'{"type": "score_event", "lead": {"id": 1}, "event": {"name": "x", "properties": {"v": NaN}}}': (
+            "body is not JSON: NaN is not a JSON number"
+        ),
+        b'{"type": "score_event", "lead": {"id": 1}, "event": {"name": "x", "properties": {"v": "a\\u0000"}}}': (
+            "body holds a NUL character"
+        ),
     }
     for body, message in cases.items():
         status, answer = await gw.post(hook, body, headers)

@@ -222,14 +222,33 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+def _no_constant(name: str) -> Any:
+    raise WebhookPayloadError(f"body is not JSON: {name} is not a JSON number")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse(body: bytes) -> tuple[N8nMessage, dict[str, Any]]:
-    """The message and its JSON object; :class:`WebhookPayloadError` says what is wrong and where."""
+    """The message and its JSON object; :class:`WebhookPayloadError` says what is wrong and where.
+
+    What PostgreSQL's ``jsonb`` cannot store is refused here (400), not at the shared commit: ``NaN`` and
+    ``Infinity`` (Python's json reads them) and the NUL character in a string."""
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookPayloadError(f"body is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise WebhookPayloadError("body must be a JSON object")
+    if b"\\u0000" in body and _has_nul(document):
+        raise WebhookPayloadError("body holds a NUL character (\\u0000), which cannot be stored")
     kind = document.get("type")
     if kind not in MESSAGE_TYPES:
         raise WebhookPayloadError(f"type: expected one of {', '.join(MESSAGE_TYPES)}, got {kind!r}")

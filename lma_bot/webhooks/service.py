@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,6 +39,11 @@ class Incoming:
     provider_event_id: str
     payload: dict[str, Any]
     nonce: str | None = None
+    #: ``payload`` as JSON text when the sender's body is exactly that document (stored as is, not re-encoded).
+    raw: str | None = None
+
+    def payload_json(self) -> str:
+        return self.raw if self.raw is not None else json.dumps(self.payload)
 
 
 @dataclass
@@ -147,10 +152,13 @@ class Stored:
     error: WebhookAuthError | None = None
 
 
-_STORE_MANY = text(
+_COLUMNS = (
     "INSERT INTO webhook_events "
     "(organization_id, integration_id, provider, event_type, provider_event_id, nonce, payload) "
-    "SELECT CAST(:org AS integer), u.integration_id, u.provider, u.event_type, u.provider_event_id, u.nonce, "
+)
+_STORE_MANY = text(
+    _COLUMNS
+    + "SELECT CAST(:org AS integer), u.integration_id, u.provider, u.event_type, u.provider_event_id, u.nonce, "
     "CAST(u.payload AS jsonb) "
     "FROM unnest(CAST(:integration_ids AS integer[]), CAST(:providers AS varchar[]), "
     "CAST(:event_types AS varchar[]), CAST(:event_ids AS varchar[]), CAST(:nonces AS varchar[]), "
@@ -160,48 +168,56 @@ _STORE_MANY = text(
     "ON CONFLICT DO NOTHING "
     "RETURNING id, integration_id, provider_event_id"
 )
+#: The same statement for a bare asyncpg connection (positional parameters), see :func:`store_many_driver`.
+STORE_MANY_DRIVER_SQL = (
+    _COLUMNS
+    + "SELECT $1::integer, u.integration_id, u.provider, u.event_type, u.provider_event_id, u.nonce, "
+    "u.payload::jsonb "
+    "FROM unnest($2::integer[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::text[]) "
+    "WITH ORDINALITY AS u(integration_id, provider, event_type, provider_event_id, nonce, payload, n) "
+    "ORDER BY u.n "
+    "ON CONFLICT DO NOTHING "
+    "RETURNING id, integration_id, provider_event_id"
+)
+
+#: One event to insert: (index of its delivery, provider, the event).
+_Row = tuple[int, str, Incoming]
 
 
-async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Delivery]) -> list[Stored]:
-    """Store the events of several deliveries of organization ``org_id`` with one statement (the caller has
-    set the tenant and commits). A duplicate, within the batch or already stored, is counted as such on the
-    delivery that did not get it stored; a Mailgun token seen with another event refuses its delivery."""
-    outcomes = [Stored() for _ in deliveries]
-    claimed: dict[tuple[int, str], int] = {}  # (integration, event id) -> delivery index that stores it
-    nonce_owner: dict[tuple[int, str], str] = {}  # (integration, nonce) -> event id it was sent with
-    rows: list[tuple[int, str, Incoming]] = []
-    with_nonces: list[int] = []
+def _claim_rows(deliveries: list[Delivery], outcomes: list[Stored], skip: set[int]) -> list[_Row]:
+    """The events to insert, each (integration, event id) once: a copy, in its delivery or in another one of
+    the batch, counts as a duplicate of the delivery that sent it. Deliveries in ``skip`` (refused) add none."""
+    claimed: set[tuple[int, str]] = set()
+    rows: list[_Row] = []
     for index, (delivery, stored) in enumerate(zip(deliveries, outcomes, strict=True)):
+        if index in skip:
+            continue
         unique = list({e.provider_event_id[:255]: e for e in delivery.events}.values())
         stored.result.duplicates = len(delivery.events) - len(unique)
-        if any(e.nonce for e in unique):
-            try:
-                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=False)
-                await _check_nonces(session, org_id, delivery.integration_id, unique)
-                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=True)
-            except NonceReused as exc:  # a refused delivery claims nothing
-                stored.error = exc
-                continue
-            with_nonces.append(index)
         for event in unique:
             key = (delivery.integration_id, event.provider_event_id[:255])
             if key in claimed:
                 stored.result.duplicates += 1
                 continue
-            claimed[key] = index
+            claimed.add(key)
             rows.append((index, delivery.provider, event))
-    if not rows:
-        return outcomes
-    params = {
-        "org": org_id,
-        "integration_ids": [deliveries[i].integration_id for i, _, _ in rows],
-        "providers": [p for _, p, _ in rows],
-        "event_types": [e.event_type[:100] for _, _, e in rows],
-        "event_ids": [e.provider_event_id[:255] for _, _, e in rows],
-        "nonces": [e.nonce for _, _, e in rows],
-        "payloads": [json.dumps(e.payload) for _, _, e in rows],
-    }
-    returned = {(int(r[1]), str(r[2])): int(r[0]) for r in await session.execute(_STORE_MANY, params)}
+    return rows
+
+
+def _columns(deliveries: list[Delivery], rows: list[_Row]) -> list[list[Any]]:
+    return [
+        [deliveries[i].integration_id for i, _, _ in rows],
+        [p for _, p, _ in rows],
+        [e.event_type[:100] for _, _, e in rows],
+        [e.provider_event_id[:255] for _, _, e in rows],
+        [e.nonce for _, _, e in rows],
+        [e.payload_json() for _, _, e in rows],
+    ]
+
+
+def _assign(
+    returned: dict[tuple[int, str], int], deliveries: list[Delivery], rows: list[_Row], outcomes: list[Stored]
+) -> None:
     for index, _, event in rows:
         event_id = returned.get((deliveries[index].integration_id, event.provider_event_id[:255]))
         stored = outcomes[index]
@@ -211,6 +227,35 @@ async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Del
             stored.new_ids.append(event_id)
             stored.result.event_ids.append(event_id)
             stored.result.accepted += 1
+
+
+async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Delivery]) -> list[Stored]:
+    """Store the events of several deliveries of organization ``org_id`` with one statement (the caller has
+    set the tenant and commits). A duplicate, within the batch or already stored, is counted as such on the
+    delivery that did not get it stored; a Mailgun token seen with another event refuses its delivery."""
+    outcomes = [Stored() for _ in deliveries]
+    nonce_owner: dict[tuple[int, str], str] = {}  # (integration, nonce) -> event id it was sent with
+    with_nonces: list[int] = []
+    refused: set[int] = set()
+    for index, (delivery, stored) in enumerate(zip(deliveries, outcomes, strict=True)):
+        unique = list({e.provider_event_id[:255]: e for e in delivery.events}.values())
+        if any(e.nonce for e in unique):
+            try:
+                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=False)
+                await _check_nonces(session, org_id, delivery.integration_id, unique)
+                _claim_nonces(nonce_owner, delivery.integration_id, unique, register=True)
+            except NonceReused as exc:  # a refused delivery claims nothing
+                stored.error = exc
+                refused.add(index)
+                continue
+            with_nonces.append(index)
+    rows = _claim_rows(deliveries, outcomes, refused)
+    if not rows:
+        return outcomes
+    names = ("integration_ids", "providers", "event_types", "event_ids", "nonces", "payloads")
+    params = {"org": org_id, **dict(zip(names, _columns(deliveries, rows), strict=True))}
+    returned = {(int(r[1]), str(r[2])): int(r[0]) for r in await session.execute(_STORE_MANY, params)}
+    _assign(returned, deliveries, rows, outcomes)
     for index in with_nonces:
         stored = outcomes[index]
         if not stored.new_ids:
@@ -221,6 +266,27 @@ async def store_many(session: AsyncSession, *, org_id: int, deliveries: list[Del
                 )
             except NonceReused as exc:
                 stored.error = exc
+    return outcomes
+
+
+class Fetch(Protocol):
+    """``asyncpg.Connection.fetch``: the statement, its positional arguments, the rows."""
+
+    async def __call__(self, query: str, *args: Any) -> list[Any]: ...
+
+
+async def store_many_driver(fetch: Fetch, *, org_id: int, deliveries: list[Delivery]) -> list[Stored]:
+    """:func:`store_many` on a bare asyncpg connection (``fetch`` is its method), for deliveries that carry
+    no nonce (nothing to look up first): the busy gateway's path, without the ORM's per-statement overhead.
+    The caller has begun the transaction and set the tenant, and commits."""
+    if any(e.nonce for d in deliveries for e in d.events):
+        raise ValueError("store_many_driver takes no deliveries with nonces; use store_many")
+    outcomes = [Stored() for _ in deliveries]
+    rows = _claim_rows(deliveries, outcomes, set())
+    if rows:
+        records = await fetch(STORE_MANY_DRIVER_SQL, org_id, *_columns(deliveries, rows))
+        returned = {(int(r[1]), str(r[2])): int(r[0]) for r in records}
+        _assign(returned, deliveries, rows, outcomes)
     return outcomes
 
 
