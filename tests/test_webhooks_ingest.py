@@ -299,3 +299,28 @@ async def test_a_deadlocked_event_stays_received_and_is_retried(
     )  # the retry, with the real processor
     assert processed.processed == 1
     assert {r[1] for r in await _rows(owner_engine, org)} == {"processed"}
+
+
+async def test_a_flush_connection_killed_while_idle_is_replaced_and_the_delivery_stored_once(
+    gw: Gateway, db: Database, owner_engine: AsyncEngine
+) -> None:
+    org = await new_org(db)
+    lead = await _lead(db, org)
+    hook = await new_integration(db, org, "n8n")
+    headers = {SECRET_HEADER: hook.generated_secrets["webhook_secret"]}
+    _batcher(gw).inline_limit = 0  # deferred flushes: the batcher's own asyncpg connection
+    assert (await gw.post(hook, _score(lead, "k1"), headers))[0] == 200
+    async with owner_engine.connect() as conn:
+        killed = (
+            await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'lma-bot web ingest' AND datname = current_database()"
+                )
+            )
+        ).scalar_one()
+    assert killed >= 1
+    status, answer = await gw.post(hook, _score(lead, "k2"), headers)
+    assert (status, answer["accepted"]) == (200, 1)
+    await _batcher(gw).processor.drained()
+    assert [r[:2] for r in await _rows(owner_engine, org)] == [("k1", "processed"), ("k2", "processed")]

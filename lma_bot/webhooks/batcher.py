@@ -33,6 +33,7 @@ inline, as a batch already: group commit would only make the others wait for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -73,7 +74,6 @@ IDLE_AFTER = 0.05
 TRANSIENT_ATTEMPTS = 3
 
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :org, true)")
-_SET_TENANT_SQL = f"SELECT set_config('{TENANT_SETTING}', $1, true)"
 
 #: Called with the lead ids an event changed once its processing is committed (card cache invalidation).
 OnProcessed = Callable[[set[int]], Awaitable[None]]
@@ -341,6 +341,7 @@ class IngestBatcher:
         self._flushing: set[asyncio.Task[None]] = set()
         self._inline_running = False
         self._flushed_at = 0.0  # time.monotonic() when the last flush ended
+        self._driver = DriverConnections(database)
 
     def start(self, *, sweep: bool = True) -> None:
         if self._task is None:
@@ -354,6 +355,7 @@ class IngestBatcher:
             self._wake.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self._driver.close()
         await self.processor.stop()
 
     async def submit(
@@ -528,35 +530,61 @@ class IngestBatcher:
         results: list[IngestResult | BaseException],
         deferred: dict[int, list[int]],
     ) -> None:
-        """A deferred flush (nothing processed, no nonce to look up): the same transaction on the pooled
-        connection's asyncpg driver directly (``BEGIN``, per organization ``set_config`` + one ``INSERT``,
-        ``COMMIT``), which costs half the CPU of the ORM session's. A broken connection is discarded from the
-        pool and reported as :class:`StoreUnavailable` (the gateway's 503)."""
-        async with self.database.engine.connect() as conn:
-            pooled = await conn.get_raw_connection()
-            driver: Any = pooled.driver_connection
+        """A deferred flush (nothing processed, no nonce to look up) on a bare asyncpg connection of the
+        batcher's own (:class:`DriverConnections`): ``BEGIN`` and the tenant in one round trip, per
+        organization one ``INSERT``, ``COMMIT``; no ORM, no pool checkout or pre-ping. A connection that broke
+        is closed and reported as :class:`StoreUnavailable` (the gateway's 503); one that was idle is retried
+        once on a new connection first (nothing or everything of the flush was stored: a stored event comes
+        back as a duplicate, still stored once)."""
+        for attempt in (1, 2):
+            conn, reused = await self._driver.acquire()
             try:
-                async with driver.transaction():
-                    for org_id, indices in by_org.items():
-                        await driver.execute(_SET_TENANT_SQL, str(org_id))
-                        stored = await store_many_driver(
-                            driver.fetch,
-                            org_id=org_id,
-                            deliveries=[flush.waiters[i].delivery for i in indices],
-                        )
-                        for index, outcome in zip(indices, stored, strict=True):
-                            results[index] = outcome.result
-                            if outcome.new_ids:
-                                outcome.result.received = len(outcome.new_ids)
-                                deferred.setdefault(org_id, []).extend(outcome.new_ids)
-            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError, TimeoutError) as exc:
-                await conn.invalidate()
-                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-            except asyncpg.PostgresError as exc:
-                if str(exc.sqlstate or "").startswith(("08", "57P")):  # connection lost, server shutting down
-                    await conn.invalidate()
+                await self._store_on(conn, flush, by_org, results, deferred)
+            except BaseException as exc:
+                broken = _broken(exc)
+                await self._driver.release(conn, discard=broken or not isinstance(exc, Exception))
+                if broken:
+                    if attempt == 1 and reused:
+                        log.info("webhook.flush_reconnect error=%s", type(exc).__name__)
+                        continue
                     raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 raise
+            await self._driver.release(conn)
+            return
+
+    @staticmethod
+    async def _store_on(
+        conn: Any,
+        flush: _Flush,
+        by_org: dict[int, list[int]],
+        results: list[IngestResult | BaseException],
+        deferred: dict[int, list[int]],
+    ) -> None:
+        first = True
+        try:
+            for org_id, indices in by_org.items():
+                # the organization id is an int (never text from a request): safe to inline, so that BEGIN and
+                # the tenant go to the server as one simple query
+                tenant = f"SELECT set_config('{TENANT_SETTING}', '{int(org_id)}', true)"
+                await conn.execute(f"BEGIN; {tenant}" if first else tenant)
+                first = False
+                stored = await store_many_driver(
+                    conn.fetch, org_id=org_id, deliveries=[flush.waiters[i].delivery for i in indices]
+                )
+                for index, outcome in zip(indices, stored, strict=True):
+                    results[index] = outcome.result
+                    if outcome.new_ids:
+                        outcome.result.received = len(outcome.new_ids)
+                        deferred.setdefault(org_id, []).extend(outcome.new_ids)
+            await conn.execute("COMMIT")
+        except BaseException:
+            for index in (i for indices in by_org.values() for i in indices):
+                results[index] = IngestResult()
+            deferred.clear()
+            if not first and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
 
     async def _inline(
         self, session: AsyncSession, org_id: int, waiter: _Waiter, new_ids: list[int], result: IngestResult
@@ -575,6 +603,54 @@ class IngestBatcher:
             processor_of=lambda _: waiter.processor,
             result=result,
         )
+
+
+class DriverConnections:
+    """The batcher's own asyncpg connections (at most one per flush in flight), opened on first use and kept
+    between flushes. Same URL and role as the application's engine (row-level security applies)."""
+
+    def __init__(self, database: Database) -> None:
+        url = database.engine.url.set(drivername="postgresql")
+        self.dsn = url.render_as_string(hide_password=False)
+        self._idle: list[Any] = []
+
+    async def acquire(self) -> tuple[Any, bool]:
+        """A connection and whether it was kept from an earlier flush."""
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn, True
+        conn = await asyncpg.connect(
+            self.dsn, server_settings={"application_name": "lma-bot web ingest"}, timeout=10
+        )
+        return conn, False
+
+    async def release(self, conn: Any, *, discard: bool = False) -> None:
+        if discard or conn.is_closed():
+            conn.terminate()
+        else:
+            self._idle.append(conn)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+
+def _broken(exc: BaseException) -> bool:
+    """The connection is unusable: lost, closed, timed out, out of step with the server (e.g. terminated
+    while idle), or the server shutting down (SQLSTATE 08, 57P)."""
+    if isinstance(
+        exc,
+        asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | asyncpg.PostgresConnectionError
+        | OSError
+        | TimeoutError,
+    ):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(exc.sqlstate or "").startswith(("08", "57P"))
 
 
 class StoreUnavailable(ConnectionError):
