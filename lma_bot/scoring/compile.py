@@ -159,14 +159,62 @@ NOW_EPOCH = "(SELECT CAST(extract(epoch FROM now()) AS text))"  # evaluated once
 _MAX_PAIRS = 45  # jsonb_build_object / concat_ws take at most 100 arguments
 
 
+def at_event(node: Node, trigger: str) -> Node | bool:
+    """``node`` as it stands at an event of type ``trigger``, simplified: a condition on ``trigger`` with a
+    count of 1 holds there whatever its window (the event counts itself). ``True``/``False`` when nothing
+    else is left to decide."""
+    if isinstance(node, Event):
+        return True if node.event == trigger and node.count <= 1 else node
+    if isinstance(node, Field):
+        return node
+    if isinstance(node, Not):
+        inner = at_event(node.item, trigger)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    conjunction = isinstance(node, All)
+    items: list[Node] = []
+    for item in node.items:
+        result = at_event(item, trigger)
+        if isinstance(result, bool):
+            if result is not conjunction:
+                return result  # a false part of an "all", a true part of an "any"
+            continue
+        items.append(result)
+    if not items:
+        return conjunction  # all of nothing holds, any of nothing does not
+    if len(items) == 1:
+        return items[0]
+    return All(tuple(items)) if conjunction else AnyOf(tuple(items))
+
+
+def per_trigger(rule: Rule) -> dict[str, Node | bool] | None:
+    """For a rule that fires at an event of type T exactly when a condition on the lead's fields holds
+    (whatever the other events), that condition per trigger T; ``None`` when some trigger needs the counts
+    of other events (windows, counts above 1, other event types). Such a rule's firings are the number of
+    its trigger events whose condition holds: no window pass over the events is needed."""
+    conditions: dict[str, Node | bool] = {}
+    for name in rule.event_names:
+        residual = at_event(rule.criteria, name)
+        if not isinstance(residual, bool) and events_of(residual):
+            return None
+        conditions[name] = residual
+    return conditions
+
+
 def _targets(
     rules: Sequence[Rule], *, binds: _Binds, leads_filter: str
 ) -> tuple[list[str], str, list[_RuleExpr]]:
     """The CTEs, the FROM clause over ``leads l`` (scorable leads of ``:org`` matching ``leads_filter``) and,
-    per active rule, its points / firings / last-fired expressions over that FROM clause."""
+    per active rule, its points / firings / last-fired expressions over that FROM clause.
+
+    Event rules come in two kinds. Most fire at each trigger event on a condition of the lead alone
+    (:func:`per_trigger`): their firings are counts of the lead's events per type, and the last firing the
+    latest of them, plain aggregates. The others are evaluated at each trigger event over window counts of
+    the lead's events (one window per distinct length, one pass over the lead's events)."""
     active = [r for r in rules if r.is_active]
     event_rules = [r for r in active if r.is_event_rule]
     field_rules = [r for r in active if not r.is_event_rule]
+    simple = {r.id: c for r in event_rules if (c := per_trigger(r)) is not None}
+    windowed = [r for r in event_rules if r.id not in simple]
     scorable = "l.deleted_at IS NULL AND l.score_locked_at IS NULL"
     ctes: list[str] = []
     exprs: list[_RuleExpr] = []
@@ -175,7 +223,7 @@ def _targets(
         windows: dict[int | None, str] = {}
         counts: dict[Event, str] = {}
         columns: list[str] = []
-        for rule in event_rules:
+        for rule in windowed:
             for cond in events_of(rule.criteria):
                 if cond in counts:
                     continue
@@ -196,39 +244,80 @@ def _targets(
             window_defs.append(f"{name} AS (PARTITION BY e.lead_id ORDER BY e.occurred_at {frame})")
         names = sorted({n for r in event_rules for n in r.event_names})
         # the lead filter on the events themselves (a lead's window counts do not depend on the lead row;
-        # deleted and locked leads drop out in ``fire``)
+        # deleted and locked leads drop out in ``calc``)
         events_filter = leads_filter.replace("l.id", "e.lead_id")
         name_list = ", ".join(binds(n) for n in names)
         ctes.append(
-            "ev AS (SELECT e.lead_id, e.event_type, e.occurred_at, "
-            + ", ".join(columns)
+            "ev AS (SELECT "
+            + ", ".join(["e.lead_id", "e.event_type", "e.occurred_at", *columns])
             + " FROM lead_events e"
             + f" WHERE e.organization_id = :org AND e.event_type IN ({name_list}){events_filter}"
-            + " WINDOW "
-            + ", ".join(window_defs)
+            + (" WINDOW " + ", ".join(window_defs) if window_defs else "")
             + ")"
         )
-        matches = []
+        # per event type the simple rules trigger on: how many events, and the latest
+        types = sorted({n for r in event_rules if r.id in simple for n in r.event_names})
+        type_column = {t: i for i, t in enumerate(types)}
         aggregates = []
-        for i, rule in enumerate(event_rules):
+        for t, i in type_column.items():
+            bound = binds(t)
+            aggregates.append(f"count(*) FILTER (WHERE x.event_type = {bound}) AS n{i}")
+            aggregates.append(f"max(x.occurred_at) FILTER (WHERE x.event_type = {bound}) AS m{i}")
+        matches = []
+        for i, rule in enumerate(windowed):
             triggers = ", ".join(binds(n) for n in rule.event_names)
             matches.append(
                 f"(ev.event_type IN ({triggers}) AND {node_sql(rule.criteria, binds, counts)}) AS b{i}"
             )
             aggregates.append(f"count(*) FILTER (WHERE x.b{i}) AS f{i}")
             aggregates.append(f"max(x.occurred_at) FILTER (WHERE x.b{i}) AS t{i}")
+        # the lead's fields per event only when a windowed rule looks at them
+        on_fields = any(_on_fields(r.criteria) for r in windowed)
+        source = (
+            " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id"
+            f" WHERE {scorable}{leads_filter}"
+            if on_fields
+            else " FROM ev"
+        )
         # each rule's condition evaluated once per event (OFFSET 0 keeps the subquery from being flattened
         # into the aggregates, which would evaluate it once for the count and once for the max)
         ctes.append(
             "fire AS (SELECT x.lead_id, "
             + ", ".join(aggregates)
-            + " FROM (SELECT ev.lead_id, ev.occurred_at, "
-            + ", ".join(matches)
-            + " FROM ev JOIN leads l ON l.organization_id = :org AND l.id = ev.lead_id"
-            + f" WHERE {scorable}{leads_filter} OFFSET 0) x GROUP BY x.lead_id)"
+            + " FROM (SELECT "
+            + ", ".join(["ev.lead_id", "ev.event_type", "ev.occurred_at", *matches])
+            + source
+            + " OFFSET 0) x GROUP BY x.lead_id)"
         )
-        for i, rule in enumerate(event_rules):
-            firings = f"coalesce(f.f{i}, 0)"
+        windowed_index = {r.id: i for i, r in enumerate(windowed)}
+        for rule in event_rules:
+            if rule.id in simple:
+                firings_parts: list[str] = []
+                latest: list[str] = []
+                for name, condition in simple[rule.id].items():
+                    column = type_column[name]
+                    if condition is False:
+                        continue
+                    if condition is True:
+                        firings_parts.append(f"coalesce(f.n{column}, 0)")
+                        latest.append(f"f.m{column}")
+                        continue
+                    flag = f"s{len(lateral)}"
+                    lateral.append(f"{node_sql(condition, binds, {})} AS {flag}")
+                    firings_parts.append(f"(CASE WHEN m.{flag} THEN coalesce(f.n{column}, 0) ELSE 0 END)")
+                    latest.append(f"(CASE WHEN m.{flag} THEN f.m{column} END)")
+                firings = "(" + " + ".join(firings_parts) + ")" if firings_parts else "0"
+                last = (
+                    "CAST(NULL AS timestamptz)"
+                    if not latest
+                    else latest[0]
+                    if len(latest) == 1
+                    else f"GREATEST({', '.join(latest)})"
+                )
+            else:
+                i = windowed_index[rule.id]
+                firings = f"coalesce(f.f{i}, 0)"
+                last = f"f.t{i}"
             if rule.repeat_policy == "once_per_lead":
                 capped = f"LEAST({firings}, 1)"
             elif rule.repeat_policy == "at_most":
@@ -240,7 +329,7 @@ def _targets(
                     rule,
                     f"({int(rule.points)} * {capped})",
                     firings,
-                    f"coalesce(CAST(extract(epoch FROM f.t{i}) AS text), 'null')",
+                    f"coalesce(CAST(extract(epoch FROM {last}) AS text), 'null')",
                 )
             )
     for i, rule in enumerate(field_rules):
@@ -256,10 +345,21 @@ def _targets(
     joins = ""
     if event_rules:
         joins += " LEFT JOIN fire f ON f.lead_id = l.id"
-    if field_rules:
+    if lateral:
         joins += " CROSS JOIN LATERAL (SELECT " + ", ".join(lateral) + ") m"
     where = f"l.organization_id = :org AND {scorable}{leads_filter}"
     return ctes, f"FROM leads l{joins} WHERE {where}", exprs
+
+
+def _on_fields(node: Node) -> bool:
+    """Whether ``node`` has a condition on the lead's fields."""
+    if isinstance(node, Field):
+        return True
+    if isinstance(node, Event):
+        return False
+    if isinstance(node, Not):
+        return _on_fields(node.item)
+    return any(_on_fields(item) for item in node.items)
 
 
 def _chunks(items: list[str], size: int = _MAX_PAIRS) -> list[list[str]]:
