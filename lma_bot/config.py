@@ -214,3 +214,7 @@ def configure_logging(level: str) -> None:
     )
     # pgserver logs whole command outputs at INFO; keep it to warnings unless debugging.
     logging.getLogger("pgserver").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # slack_sdk's Web API clients test their logger's *own* level (NOTSET passes as DEBUG) and format every
+    # request and response body for a debug line that is then dropped: give them the configured level.
+    for name in ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client"):
+        logging.getLogger(name).setLevel(level)

@@ -115,6 +115,8 @@ class ReminderDispatcher:
     concurrency: int = 16  # Slack posts in flight
     claim_limit: int = 10000
     per_message: int = MAX_PER_MESSAGE
+    #: Reminders per transaction of a claim (whole people): the first DMs go out while the rest is prepared.
+    slice_size: int = 500
     pace_seconds: float = 1.0
     #: Claim again the moment the next queued reminder falls due (between the scheduler's 1 s runs).
     wake_on_due: bool = False
@@ -244,18 +246,40 @@ class ReminderDispatcher:
         await asyncio.gather(*(self._handle_org(org_id, ms) for org_id, ms in by_org.items()))
 
     async def _handle_org(self, org_id: int, members: list[Member]) -> None:
+        """Coalesce per person, in slices of whole people (``slice_size`` reminders or so): each slice's
+        intents are committed and its messages posted while the next slice is prepared."""
         try:
-            messages = await self._begin(org_id, members)
+            async with self.database.uow(org_id) as session:
+                recipient = await service.recipients_of(
+                    session, org_id=org_id, reminder_ids=[m.reminder_id for m in members]
+                )
         except Exception:  # stays claimed in Redis: its lease brings it back
             log.exception("reminder.dispatch.error org_id=%s members=%d", org_id, len(members))
             self._release(members)
             return
-        failpoint("reminder.after_intent")
-        by_channel: dict[str, list[_Message]] = defaultdict(list)
-        for message in messages:
-            by_channel[message.recipient_slack_id].append(message)
-        for channel_messages in by_channel.values():
-            self._spawn(self._deliver_channel(channel_messages))
+        per_person: dict[int | None, list[Member]] = defaultdict(list)
+        for member in members:
+            per_person[recipient.get(member.reminder_id)].append(member)
+        slices: list[list[Member]] = [[]]
+        for group in per_person.values():
+            if slices[-1] and len(slices[-1]) + len(group) > self.slice_size:
+                slices.append([])
+            slices[-1].extend(group)
+        for part in slices:
+            try:
+                messages = await self._begin(org_id, part)
+            except Exception:  # stays claimed in Redis: its lease brings it back
+                log.exception("reminder.dispatch.error org_id=%s members=%d", org_id, len(part))
+                self._release(part)
+                continue
+            failpoint("reminder.after_intent")
+            by_channel: dict[str, list[_Message]] = defaultdict(list)
+            for message in messages:
+                by_channel[message.recipient_slack_id].append(message)
+            taken = await self._take_slots(list(by_channel))
+            for channel, channel_messages in by_channel.items():
+                self._spawn(self._deliver_channel(channel_messages, slot_taken=channel in taken))
+            await asyncio.sleep(0)  # let the first posts of this slice start
 
     async def _begin(self, org_id: int, members: list[Member]) -> list[_Message]:
         """One transaction for the whole claim: lock what is due, coalesce it into messages (per person,
@@ -279,9 +303,10 @@ class ReminderDispatcher:
             )
             groups: dict[tuple[int, uuid.UUID | None], list[service.Due]] = defaultdict(list)
 
+            lead_names = {lead_id: lead.display_name for lead_id, lead in leads.items()}
+
             def lead_name(lead_id: int) -> str:
-                lead = leads.get(lead_id)
-                return lead.display_name if lead is not None else f"lead {lead_id}"
+                return lead_names.get(lead_id) or f"lead {lead_id}"
 
             for d in due:
                 recipient = users.get(d.user_id) if d.user_id is not None else None
@@ -375,22 +400,23 @@ class ReminderDispatcher:
 
     # -- one DM channel -------------------------------------------------------------------------------
 
-    async def _deliver_channel(self, messages: list[_Message]) -> None:
-        """The messages of one DM channel, in order, a pacing slot each."""
-        for message in messages:
+    async def _deliver_channel(self, messages: list[_Message], *, slot_taken: bool) -> None:
+        """The messages of one DM channel, in order, a pacing slot each (the first one's maybe taken)."""
+        for i, message in enumerate(messages):
             try:
-                await self._deliver(message)
+                await self._deliver(message, slot_taken=slot_taken and i == 0)
             except Exception:  # stays claimed in Redis: its lease brings it back (a recovery, by its key)
                 log.exception("reminder.dispatch.error send_key=%s", message.send_key)
                 self._release(message.members)
 
-    async def _deliver(self, m: _Message) -> None:
+    async def _deliver(self, m: _Message, *, slot_taken: bool = False) -> None:
         client = await self.client_for(m.org_id)
         if client is None:
             await self._fail(m, "lma-bot is not installed in this workspace")
             return
         if m.recovering:
-            found = await self._find_sent(client, m)
+            async with self._gate:
+                found = await self._find_sent(client, m)
             for (channel, ts), ids in found.items():
                 log.info("reminder.recovered send_key=%s already_sent=%d", m.send_key, len(ids))
                 self._mark_sent(service.Posted(m.send_key, tuple(sorted(ids)), channel, ts), m.only(ids))
@@ -398,35 +424,44 @@ class ReminderDispatcher:
             if not left:
                 return
             m = m.only(left)
-        waited = 0.0
-        while (wait := await self._take_slot(m.recipient_slack_id)) > 0:
-            if waited + wait > MAX_SLOT_WAIT:  # the channel is busy elsewhere for long: later, from Redis
-                await self._back_off(m, "paced", dt.timedelta(seconds=wait))
-                return
-            waited += wait
-            await self.sleep(wait)
         blocks = reminders_dm(m.items, part=m.part, parts=m.parts)
         text = reminders_text(m.items)
         metadata = {
             "event_type": METADATA_EVENT,
             "event_payload": {"send_key": str(m.send_key), "reminder_ids": list(m.reminder_ids)},
         }
-        for _ in range(3):
-            try:
-                async with self._gate:
-                    response = await client.chat_postMessage(
-                        channel=m.recipient_slack_id,
-                        text=text,
-                        blocks=blocks,
-                        metadata=metadata,
-                        unfurl_links=False,
-                    )
-            except SlackApiError as exc:
-                status = exc.response.status_code
-                error = str(exc.response.get("error") or f"http_{status}")
+        waited, rate_limited = 0.0, 0
+        while True:
+            response: Any = None
+            problem: Exception | None = None
+            async with self._gate:  # bounds the Slack calls and Redis connections in flight
+                wait = 0.0 if slot_taken else await self._take_slot(m.recipient_slack_id)
+                slot_taken = False
+                if wait <= 0:
+                    try:
+                        response = await client.chat_postMessage(
+                            channel=m.recipient_slack_id,
+                            text=text,
+                            blocks=blocks,
+                            metadata=metadata,
+                            unfurl_links=False,
+                        )
+                    except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                        problem = exc
+            if wait > 0:  # the channel's slot is taken: wait in memory, holding the intent
+                if waited + wait > MAX_SLOT_WAIT:  # busy elsewhere for long: later, from Redis
+                    await self._back_off(m, "paced", dt.timedelta(seconds=wait))
+                    return
+                waited += wait
+                await self.sleep(wait)
+                continue
+            if isinstance(problem, SlackApiError):
+                status = problem.response.status_code
+                error = str(problem.response.get("error") or f"http_{status}")
                 if status == 429:
-                    retry_after = _retry_after(exc.response.headers)
-                    if retry_after <= MAX_INLINE_RETRY_AFTER:
+                    retry_after = _retry_after(problem.response.headers)
+                    rate_limited += 1
+                    if retry_after <= MAX_INLINE_RETRY_AFTER and rate_limited < 3:
                         log.info(
                             "reminder.rate_limited send_key=%s retry_after=%.0f", m.send_key, retry_after
                         )
@@ -439,15 +474,14 @@ class ReminderDispatcher:
                     return
                 await self._back_off(m, error, service.backoff_delay(m.attempt))
                 return
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                await self._back_off(m, type(exc).__name__, service.backoff_delay(m.attempt))
+            if problem is not None:
+                await self._back_off(m, type(problem).__name__, service.backoff_delay(m.attempt))
                 return
             failpoint("reminder.after_post")
             self._mark_sent(
                 service.Posted(m.send_key, m.reminder_ids, str(response["channel"]), str(response["ts"])), m
             )
             return
-        await self._back_off(m, "ratelimited", service.backoff_delay(m.attempt))
 
     async def _find_sent(self, client: AsyncWebClient, m: _Message) -> dict[tuple[str, str], set[int]]:
         """Which reminders of ``m`` an earlier attempt already posted: (channel, ts) -> reminder ids, from
@@ -584,6 +618,23 @@ class ReminderDispatcher:
             log.warning(
                 "reminder.failed.notify_failed lead_id=%s error=%s", lead_id, exc.response.get("error")
             )
+
+    async def _take_slots(self, channels: list[str]) -> set[str]:
+        """Take the pacing slots of ``channels`` in one round trip; returns those taken (the others are
+        tried one by one when their message is posted)."""
+        if self.pace_seconds <= 0:
+            return set(channels)
+        if not channels:
+            return set()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    pipe.set(self.keys.slack_pace(channel), "1", nx=True, px=int(self.pace_seconds * 1000))
+                answers = await pipe.execute()
+        except RedisError:
+            log.warning("reminder.pace.unavailable channels=%d", len(channels))
+            return set()
+        return {channel for channel, ok in zip(channels, answers, strict=True) if ok}
 
     async def _take_slot(self, channel: str) -> float:
         """0 when this process may post to ``channel`` now (the slot is then taken), else seconds to wait."""

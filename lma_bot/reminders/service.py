@@ -389,6 +389,18 @@ class Due:
     attempts: int
 
 
+async def recipients_of(
+    session: AsyncSession, *, org_id: int, reminder_ids: list[int]
+) -> dict[int, int | None]:
+    """reminder id -> the user it reminds (no lock: to group a claim per person before locking it)."""
+    rows = await session.execute(
+        select(Reminder.id, Reminder.user_id).where(
+            Reminder.organization_id == org_id, Reminder.id.in_(reminder_ids)
+        )
+    )
+    return {int(rid): uid for rid, uid in rows.tuples()}
+
+
 async def lock_due(
     session: AsyncSession, *, org_id: int, reminder_ids: list[int], now: dt.datetime
 ) -> tuple[list[Due], dict[int, Later | Nothing]]:
@@ -539,7 +551,14 @@ async def finish_sent_many(
             "  jsonb_build_object('channel', channel, 'ts', ts, 'attempts', attempts) FROM done"
             ") SELECT id, lead_id FROM done"
         ),
-        {"org": org_id, "now": now or _now(), "ids": ids, "keys": keys, "channels": channels, "stamps": stamps},
+        {
+            "org": org_id,
+            "now": now or _now(),
+            "ids": ids,
+            "keys": keys,
+            "channels": channels,
+            "stamps": stamps,
+        },
     )
     return [(int(rid), int(lead_id)) for rid, lead_id in rows]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,11 @@ def _controls(reminder_id: int) -> list[dict[str, Any]]:
     ]
 
 
+@functools.lru_cache(maxsize=1024)
+def _lead_ref(lead_id: int) -> str:
+    return LeadRef(lead_id=lead_id).dumps()
+
+
 def reminders_dm(items: Sequence[DueItem], *, part: int = 1, parts: int = 1) -> list[dict[str, Any]]:
     """The DM for reminders due together for one person: one reminder is :func:`reminder_dm`; several are a
     header and, per reminder, a section (the lead, the message, who set it) and its own Done / Snooze 1 h /
@@ -131,22 +137,31 @@ def reminders_dm(items: Sequence[DueItem], *, part: int = 1, parts: int = 1) -> 
             set_by_name=i.set_by_name,
             for_self=i.for_self,
         )
+
+    def set_by(i: DueItem) -> str:
+        who = "you" if i.for_self else user_ref(i.set_by_slack_id, i.set_by_name)
+        return f"Set by {who} for {slack_date(i.due_at)}"
+
+    notes = [set_by(i) for i in items]
+    common = notes[0] if len(set(notes)) == 1 else None  # said once in the header when every row says it
     head = f":alarm_clock: *{len(items)} follow-up{'s' if len(items) != 1 else ''} due*"
     if parts > 1:
         head += f" ({part} of {parts})"
+    if common is not None:
+        head += f"\n{common}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
-    for i in items:
-        who = "you" if i.for_self else user_ref(i.set_by_slack_id, i.set_by_name)
+    for i, note in zip(items, notes, strict=True):
         line = f"Follow up on {lead_line(i.lead_id, i.lead_name)}"
         if i.message:
             line += f"\n>{esc(i.message)}"
-        line += f"\nSet by {who} for {slack_date(i.due_at)}"
+        if common is None:
+            line += f"\n{note}"
         blocks.append(
             {
                 "type": "section",
                 "block_id": row_id(i.reminder_id),
                 "text": {"type": "mrkdwn", "text": line},
-                "accessory": _button("Open lead", Action.LEAD_OPEN, LeadRef(lead_id=i.lead_id).dumps()),
+                "accessory": _button("Open lead", Action.LEAD_OPEN, _lead_ref(i.lead_id)),
             }
         )
         blocks.append(
