@@ -66,6 +66,7 @@ class Gateway:
         self.deliveries = deliveries
         self.batcher = batcher or IngestBatcher(database)
         self._targets: dict[str, tuple[float, Target | None]] = {}
+        self._lookups: dict[str, asyncio.Future[Target | None]] = {}
         self._outcomes: dict[tuple[str, str], Any] = {}  # (provider, outcome) -> its counter child
         self.clock: Callable[[], float] = time.time
 
@@ -76,12 +77,23 @@ class Gateway:
         child.inc()
 
     async def target(self, key: str) -> Target | None:
-        """The integration behind a webhook key, cached briefly (a disabled integration stops within 30 s)."""
+        """The integration behind a webhook key, cached briefly (a disabled integration stops within 30 s).
+
+        Concurrent requests for a key not cached share one lookup (a burst on a cold or expired key would
+        otherwise take one pooled connection per request)."""
         digest = key_hash(key)
         cached = self._targets.get(digest)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
+        running = self._lookups.get(digest)
+        if running is None:
+            running = asyncio.ensure_future(self._lookup(digest))
+            self._lookups[digest] = running
+            running.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        return await asyncio.shield(running)
+
+    async def _lookup(self, digest: str) -> Target | None:
+        now = time.monotonic()
         found = await self.database.resolve_webhook_key(digest)
         target = None
         if found is not None:
