@@ -57,15 +57,23 @@ def score_value(change: ScoreChange, now: dt.datetime | None = None) -> str:
     return _value(change, (now or dt.datetime.now(dt.UTC)).isoformat())
 
 
+#: ``json.dumps`` of the value's dict, as a format: a rescore formats 100,000 of them (ids and scores are
+#: ints, the temperature one of three words, the stamp an ISO timestamp: nothing to escape)
+_VALUE = '{"organization_id": %d, "score": %d, "temperature": "%s", "last_calculated": "%s"}'
+_TEMPERATURES = frozenset({"cold", "warm", "hot"})
+
+
 def _value(change: ScoreChange, stamp: str) -> str:
-    return json.dumps(
-        {
-            "organization_id": change.org_id,
-            "score": change.score,
-            "temperature": change.temperature,
-            "last_calculated": stamp,
-        }
-    )
+    if change.temperature not in _TEMPERATURES:  # never, but then JSON-escaped
+        return json.dumps(
+            {
+                "organization_id": change.org_id,
+                "score": change.score,
+                "temperature": change.temperature,
+                "last_calculated": stamp,
+            }
+        )
+    return _VALUE % (change.org_id, change.score, change.temperature, stamp)
 
 
 class ScorePublisher:
