@@ -92,6 +92,10 @@ class RedisKeys:
     def slack_pace(self, channel: str) -> str:
         return self._key(f"slack_pace:{channel}")
 
+    # One rewrite at a time of a Slack message several people or clicks may change (a coalesced reminder DM)
+    def slack_message_lock(self, channel: str, ts: str) -> str:
+        return self._key(f"slack_message_lock:{channel}:{ts}")
+
     # Communication queues (hash-tagged by queue name)
     def queue(self, name: str) -> str:
         return self._key(f"{{{name}}}")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
+from handlers.slack.blocks.reminders import DueItem, reminders_dm, reminders_text, tail_id
 from handlers.slack.ids import LeadRef, ReminderRef
 from handlers.slack.reminders import split_when
 from lma_bot.db import Database
@@ -23,7 +26,7 @@ from lma_bot.reminders.queue import DueQueue, Member
 from lma_bot.reminders.when import WhenError
 from tests.conftest import ScratchDatabase, Servers
 from tests.fakes.slack_requests import block_action, plain_text_value, view_submission
-from tests.slack_env import SlackEnv, slack_env
+from tests.slack_env import TOKEN, SlackEnv, slack_env
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
@@ -198,6 +201,83 @@ async def test_tomorrow_is_nine_in_the_users_timezone(env: SlackEnv, db: Databas
     local = r.due_at.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (9, 0)
     assert local.date() == dt.datetime.now(ZoneInfo("America/New_York")).date() + dt.timedelta(days=1)
+
+
+async def _coalesced_dm(env: SlackEnv, db: Database, count: int) -> tuple[list[int], dict[str, Any]]:
+    """``count`` reminders delivered together as one DM (as the scheduler builds and marks it): ids and the
+    message as Slack holds it."""
+    lead_id = await _lead(env, db)
+    due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    async with db.uow(env.org_id) as session:
+        made = [
+            await service.create_reminder(
+                session,
+                org_id=env.org_id,
+                lead_id=lead_id,
+                user_id=env.users["U0REP"],
+                created_by=env.users["U0REP"],
+                due_at=due,
+                message=f"item {i}",
+            )
+            for i in range(count)
+        ]
+    items = [DueItem(r.id, lead_id, "Jo", r.message, due, "U0REP", "Rita Rep", True) for r in made]
+    slack = AsyncWebClient(token=TOKEN, base_url=env.fake.api_url)
+    posted = await slack.chat_postMessage(
+        channel="U0REP", text=reminders_text(items), blocks=reminders_dm(items)
+    )
+    async with db.uow(env.org_id) as session:
+        for r in await service.get_reminders(session, org_id=env.org_id, reminder_ids=[r.id for r in made]):
+            r.status, r.slack_channel, r.slack_ts = "sent", posted["channel"], posted["ts"]
+    return [r.id for r in made], dict(posted["message"])
+
+
+async def _click_row(env: SlackEnv, action: str, reminder_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """Click a row's button in ``message`` (as Slack sends it: the message and its DM channel); returns
+    the chat.update that follows."""
+    before = len(env.fake.calls_to("chat.update"))
+    click = block_action(
+        action,
+        ReminderRef(reminder_id=reminder_id).dumps(),
+        user_id="U0REP",
+        channel_id=str(message.get("channel") or "D0REP"),
+        message=message,
+        block_id=tail_id(reminder_id),
+        response_url=env.fake.response_url("row"),
+    )
+    assert (await env.client.action(click))[0] == 200
+    updates = await env.fake.wait_for("chat.update", count=before + 1)
+    return updates[-1].params
+
+
+async def test_done_on_one_row_of_a_coalesced_dm_closes_only_it_and_rewrites_only_its_row(
+    env: SlackEnv, db: Database
+) -> None:
+    ids, message = await _coalesced_dm(env, db, 3)
+    message["channel"] = "D0REP"
+    update = await _click_row(env, "reminder-done", ids[1], message)
+    assert (update["channel"], update["ts"]) == ("D0REP", message["ts"])  # the same message
+    original, rewritten = message["blocks"], update["blocks"]
+    assert len(rewritten) == len(original)
+    changed = [i for i, (a, b) in enumerate(zip(original, rewritten, strict=True)) if a != b]
+    [tail] = [i for i, b in enumerate(original) if b.get("block_id") == tail_id(ids[1])]
+    assert changed == [tail]  # only the clicked reminder's controls
+    assert rewritten[tail]["type"] == "context"
+    assert ":white_check_mark: Done" in json.dumps(rewritten[tail])
+    rows = {r.id: r for r in await _reminders(db, env.org_id)}
+    assert rows[ids[1]].done_at is not None
+    assert [rows[i].done_at for i in (ids[0], ids[2])] == [None, None]
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert env.fake.response_posts == []  # the message is updated in place, not replaced via response_url
+
+    # a second click, from the same (now stale) copy of the message: both outcomes show
+    update = await _click_row(env, "reminder-snooze-hour", ids[0], message)
+    outcome = {b["block_id"]: json.dumps(b) for b in update["blocks"] if b.get("block_id")}
+    assert "Snoozed until" in outcome[tail_id(ids[0])]
+    assert ":white_check_mark: Done" in outcome[tail_id(ids[1])]
+    assert '"type": "actions"' in outcome[tail_id(ids[2])]  # the third still has its buttons
+    rows = {r.id: r for r in await _reminders(db, env.org_id)}
+    assert (rows[ids[0]].status, rows[ids[2]].status, rows[ids[2]].done_at) == ("scheduled", "sent", None)
 
 
 async def test_done_closes_it_and_a_later_snooze_is_refused(env: SlackEnv, db: Database) -> None:

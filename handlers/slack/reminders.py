@@ -7,8 +7,12 @@ if Redis is away at that moment the scheduler's reconcile queues it from Postgre
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack.actor import Actor, actor_for_payload, user_row
 from handlers.slack.blocks.common import slack_date, user_ref
-from handlers.slack.blocks.reminders import reminder_list, reminder_settled
+from handlers.slack.blocks.reminders import (
+    reminder_list,
+    reminder_settled,
+    row_outcome,
+    rows_in,
+    with_rows_settled,
+)
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, error_text
 from handlers.slack.ids import Action, Block, LeadRef, ModalContext, ReminderRef, View
@@ -185,6 +195,56 @@ def remind_modal(context: ModalContext, *, lead_name: str, initial: dt.datetime)
     }
 
 
+async def _rewrite_rows(deps: SlackDeps, actor: Actor, client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """Update a coalesced reminder DM after a click: each row's controls or outcome from its reminder's
+    state (the clicked row changes; the others come out as they were). Rewrites of one message are taken
+    one at a time and each reads the states after the previous one, so two quick clicks on two rows both
+    show."""
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    ts = str(message.get("ts") or container.get("message_ts") or "")
+    blocks = message.get("blocks") or []
+    async with _one_at_a_time(deps, channel, ts):
+        async with deps.database.uow(actor.org_id) as session:
+            rows = await service.get_reminders(session, org_id=actor.org_id, reminder_ids=rows_in(blocks))
+            outcomes = {
+                r.id: row_outcome(
+                    status=r.status, done_at=r.done_at, due_at=r.due_at, slack_ts=r.slack_ts, message_ts=ts
+                )
+                for r in rows
+            }
+        await client.chat_update(
+            channel=channel,
+            ts=ts,
+            text=str(message.get("text") or ""),
+            blocks=with_rows_settled(blocks, outcomes),
+        )
+
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(deps: SlackDeps, channel: str, ts: str) -> AsyncIterator[None]:
+    """A short Redis lock on one message (waits up to ~5 s; without Redis, goes ahead unlocked)."""
+    key, token, held = deps.keys.slack_message_lock(channel, ts), uuid.uuid4().hex, False
+    try:
+        for _ in range(100):
+            held = bool(await deps.redis.set(key, token, nx=True, px=5000))
+            if held:
+                break
+            await asyncio.sleep(0.05)
+    except RedisError:
+        log.warning("reminder.message_lock_unavailable channel=%s", channel)
+    try:
+        yield
+    finally:
+        if held:
+            with contextlib.suppress(RedisError):
+                await deps.redis.eval(_RELEASE, 1, key, token)
+
+
 def _ref(body: dict[str, Any]) -> ReminderRef:
     try:
         return ReminderRef.model_validate_json(str(body["actions"][0].get("value") or ""))
@@ -231,7 +291,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 await _queue(deps, member, due)
             else:
                 await _forget(deps, member)
-            await respond(text=outcome, blocks=settled, replace_original=True)
+            message = body.get("message") or {}
+            if rows_in(message.get("blocks") or []):  # a coalesced DM: rewrite this row only
+                await _rewrite_rows(deps, actor, client, body)
+            else:
+                await respond(text=outcome, blocks=settled, replace_original=True)
 
     async def cancel_button(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="reminder_cancel"):

@@ -96,6 +96,16 @@ async def get_reminder(
     return found
 
 
+async def get_reminders(session: AsyncSession, *, org_id: int, reminder_ids: list[int]) -> list[Reminder]:
+    """The reminders of ``reminder_ids`` that exist (e.g. the rows of one coalesced DM)."""
+    if not reminder_ids:
+        return []
+    rows = await session.execute(
+        select(Reminder).where(Reminder.organization_id == org_id, Reminder.id.in_(reminder_ids))
+    )
+    return list(rows.scalars())
+
+
 async def upcoming_for_user(
     session: AsyncSession, *, org_id: int, user_id: int, limit: int = 20
 ) -> list[tuple[Reminder, Lead]]:

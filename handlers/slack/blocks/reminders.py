@@ -192,7 +192,7 @@ def with_rows_settled(
     blocks: Sequence[Mapping[str, Any]], outcomes: Mapping[int, str | None]
 ) -> list[dict[str, Any]]:
     """A coalesced DM with the controls of each reminder in ``outcomes`` replaced by its outcome (None: its
-    controls again); every other block as it was."""
+    controls, as they are if still there); every other block as it was."""
     out: list[dict[str, Any]] = []
     tails = {tail_id(rid): (rid, outcome) for rid, outcome in outcomes.items()}
     for block in blocks:
@@ -202,7 +202,12 @@ def with_rows_settled(
             continue
         rid, outcome = found
         if outcome is None:
-            out.append({"type": "actions", "block_id": tail_id(rid), "elements": _controls(rid)})
+            live = block.get("type") == "actions"
+            out.append(
+                dict(block)
+                if live
+                else {"type": "actions", "block_id": tail_id(rid), "elements": _controls(rid)}
+            )
         else:
             out.append(
                 {
@@ -212,6 +217,24 @@ def with_rows_settled(
                 }
             )
     return out
+
+
+def row_outcome(
+    *, status: str, done_at: dt.datetime | None, due_at: dt.datetime, slack_ts: str | None, message_ts: str
+) -> str | None:
+    """What a reminder's row in the coalesced DM ``message_ts`` says now (None: its controls are still
+    live), from the reminder's state alone so that any rewrite of the message agrees with the last one."""
+    if done_at is not None:
+        return f":white_check_mark: Done {slack_date(done_at)}"
+    if status == "cancelled":
+        return ":wastebasket: Cancelled"
+    if status in ("scheduled", "sending"):
+        return f":zzz: Snoozed until {slack_date(due_at)}"
+    if status == "failed":
+        return ":zzz: Snoozed; it could not be delivered again"
+    if slack_ts != message_ts:
+        return ":zzz: Snoozed; reminded again since"
+    return None
 
 
 def reminder_text(lead_id: int, lead_name: str, message: str | None) -> str:
