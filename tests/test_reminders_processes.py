@@ -78,7 +78,8 @@ class World:
                 if proc.stderr is not None:
                     proc.stderr.close()
 
-    async def remind(self, count: int) -> list[Member]:
+    async def remind(self, count: int, *, one_person: bool = False) -> list[Member]:
+        """``count`` reminders due now, spread over the users (or all for the first one: one coalesced DM)."""
         due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         members = []
         async with self.db.uow(self.org_id) as session:
@@ -87,7 +88,7 @@ class World:
                     session,
                     org_id=self.org_id,
                     lead_id=self.lead_id,
-                    user_id=self.users[i % len(self.users)],
+                    user_id=self.users[0 if one_person else i % len(self.users)],
                     created_by=self.users[0],
                     due_at=due,
                     message=f"r{i}",
@@ -113,12 +114,21 @@ class World:
                 pytest.fail(f"only {await self.statuses()} after {timeout} s")
             await asyncio.sleep(0.3)
 
-    def delivered(self) -> list[str]:
+    def delivered(self) -> list[int]:
+        """Reminder ids the reminder DMs carried (a coalesced DM lists several; a duplicate shows twice)."""
         return [
-            str(m["metadata"]["event_payload"]["send_key"])
+            int(rid)
             for m in self.fake.messages.values()
             if (m.get("metadata") or {}).get("event_type") == "lma_reminder"
+            for rid in m["metadata"]["event_payload"]["reminder_ids"]
         ]
+
+    def messages(self) -> int:
+        return sum(
+            1
+            for m in self.fake.messages.values()
+            if (m.get("metadata") or {}).get("event_type") == "lma_reminder"
+        )
 
     async def fast_forward(self, member: Member) -> None:
         """Make a dead process's claim and intent old enough to be recovered (instead of waiting minutes)."""
@@ -200,13 +210,12 @@ async def cluster_world(
 
 
 async def test_three_scheduler_processes_send_1000_due_reminders_exactly_once(world: World) -> None:
-    await world.remind(1000)
+    members = await world.remind(1000)
     with world.schedulers(3) as procs:
         await world.wait_sent(1000)
         assert all(p.poll() is None for p in procs)  # nobody crashed
-    keys = world.delivered()
-    assert len(keys) == 1000
-    assert len(set(keys)) == 1000
+    assert sorted(world.delivered()) == sorted(m.reminder_id for m in members)
+    assert world.messages() < 1000  # the four of each person coalesced
     assert await world.statuses() == {"sent": 1000}
 
 
@@ -237,28 +246,34 @@ async def test_two_scheduler_processes_share_the_work(world: World) -> None:
     assert len(set(world.delivered())) == len(world.delivered()) == 300
 
 
-async def test_sigkill_after_the_intent_is_sent_once_by_the_next_process(world: World) -> None:
-    [member] = await world.remind(1)
+@pytest.mark.parametrize("count", [1, 3])
+async def test_sigkill_after_the_intent_is_sent_once_by_the_next_process(world: World, count: int) -> None:
+    members = await world.remind(count, one_person=True)  # 3: one coalesced DM
     with world.schedulers(1, failpoint="reminder.after_intent") as [dead]:
         assert await asyncio.to_thread(dead.wait, 90) == -signal.SIGKILL
-    assert await world.statuses() == {"sending": 1}
+    assert await world.statuses() == {"sending": count}
     assert world.delivered() == []
-    await world.fast_forward(member)
+    for member in members:
+        await world.fast_forward(member)
     with world.schedulers(1):
-        await world.wait_sent(1)
-    assert len(world.delivered()) == 1
+        await world.wait_sent(count)
+    assert sorted(world.delivered()) == sorted(m.reminder_id for m in members)
+    assert world.messages() == 1
 
 
-async def test_sigkill_after_the_post_is_not_sent_again(world: World) -> None:
-    [member] = await world.remind(1)
+@pytest.mark.parametrize("count", [1, 3])
+async def test_sigkill_after_the_post_is_not_sent_again(world: World, count: int) -> None:
+    members = await world.remind(count, one_person=True)
     with world.schedulers(1, failpoint="reminder.after_post") as [dead]:
         assert await asyncio.to_thread(dead.wait, 90) == -signal.SIGKILL
-    assert await world.statuses() == {"sending": 1}
-    assert len(world.delivered()) == 1  # Slack has it; PostgreSQL does not know
-    await world.fast_forward(member)
+    assert await world.statuses() == {"sending": count}
+    assert len(world.delivered()) == count  # Slack has it; PostgreSQL does not know
+    for member in members:
+        await world.fast_forward(member)
     with world.schedulers(1):
-        await world.wait_sent(1)
-    assert len(world.delivered()) == 1  # found by its send key, not posted again
+        await world.wait_sent(count)
+    assert sorted(world.delivered()) == sorted(m.reminder_id for m in members)  # found, not posted again
+    assert world.messages() == 1
     assert world.fake.calls_to("conversations.history") != []
 
 
