@@ -11,15 +11,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from lma_bot.models import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class RoleReport:
 
 
 def alembic_config(database_url: str) -> Config:
+    # alembic imported when used: commands that do not migrate start faster without it
+    from alembic.config import Config
+
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = database_url
@@ -53,6 +58,8 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade_head(database_url: str) -> None:
     """``alembic upgrade head`` (sync; runs its own event loop, so call it off the running loop)."""
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), "head")
 
 

@@ -14,9 +14,8 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -26,10 +25,9 @@ from lma_bot.dbadmin import RoleSetupError, migrate
 from lma_bot.embedded import EmbeddedServiceError
 from lma_bot.entrypoints.runtime import open_runtime
 from lma_bot.errors import DomainError, parse_model
-from lma_bot.orgs.schemas import OrganizationCreate, OrganizationView
-from lma_bot.orgs.service import create_organization
-from lma_bot.users.schemas import UserCreate, UserView
-from lma_bot.users.service import add_user
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +75,8 @@ async def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_app(app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
+    from aiohttp import web
+
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -195,6 +195,10 @@ async def _with_database(
 
 
 async def _cmd_orgs_create(args: argparse.Namespace, settings: Settings) -> int:
+    # each command imports what only it needs: start-up is part of every command's time (`rescore`)
+    from lma_bot.orgs.schemas import OrganizationCreate, OrganizationView
+    from lma_bot.orgs.service import create_organization
+
     data = parse_model(OrganizationCreate, {"name": args.name, "slack_team_id": args.slack_team_id})
 
     async def work(database: Database, settings: Settings) -> int:
@@ -210,6 +214,9 @@ async def _cmd_orgs_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from lma_bot.users.schemas import UserCreate, UserView
+    from lma_bot.users.service import add_user
+
     data = parse_model(
         UserCreate,
         {

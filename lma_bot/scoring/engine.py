@@ -31,7 +31,6 @@ from lma_bot.models import Lead, LeadEvent, LeadScoringRule, Organization
 from lma_bot.scoring.compile import apply_sql
 from lma_bot.scoring.rules import Rule, parse_criteria
 from lma_bot.scoring.temperature import Thresholds
-from lma_bot.workflows import service as workflows
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +232,10 @@ async def apply_rows(
             _sync_loaded(session, org_id, change.lead_id, change.score, change.temperature)
     note_changes(session, changes)
     if fire_workflows:
+        # imported here: the workflow service (and its HTTP client) is not needed by a rescore, whose
+        # process start-up is part of its time
+        from lma_bot.workflows import service as workflows
+
         for change in changes:
             if change.score > change.previous:
                 lead = await session.get(Lead, (org_id, change.lead_id))
