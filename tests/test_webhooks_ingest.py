@@ -32,6 +32,7 @@ from lma_bot.webhooks.service import (
     load_events,
     process_many,
     store_many,
+    store_many_driver,
 )
 from tests.conftest import ScratchDatabase, Servers
 from tests.fakes import email_providers as ep
@@ -324,3 +325,48 @@ async def test_a_flush_connection_killed_while_idle_is_replaced_and_the_delivery
     assert (status, answer["accepted"]) == (200, 1)
     await _batcher(gw).processor.drained()
     assert [r[:2] for r in await _rows(owner_engine, org)] == [("k1", "processed"), ("k2", "processed")]
+
+
+async def test_the_driver_statement_sets_its_tenant_for_itself_only(
+    db: Database, owner_engine: AsyncEngine
+) -> None:
+    """One statement in autocommit: the row-level security check passes because the statement set its own
+    tenant, and the setting ends with it (the next statement on the connection has no tenant)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    orgs = [await new_org(db), await new_org(db)]
+    hooks = [await new_integration(db, org, "n8n") for org in orgs]
+    conn = await asyncpg.connect(
+        db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        for org, hook in zip(orgs, hooks, strict=True):
+            events = [
+                Incoming("score_event", f"t{org}-{i}", {"i": i}, raw=json.dumps({"i": i})) for i in range(3)
+            ]
+            [stored] = await store_many_driver(
+                conn.fetch, org_id=org, deliveries=[Delivery(hook.id, "n8n", events)]
+            )
+            assert stored.result.accepted == 3
+            assert await conn.fetchval("SELECT current_setting('app.current_organization_id', true)") in (
+                None,
+                "",
+            )
+            assert (
+                await conn.fetchval("SELECT count(*) FROM webhook_events") == 0
+            )  # no tenant: RLS shows nothing
+        # a row for another organization than the statement's tenant is refused by RLS: none can be written
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+            await conn.fetch(
+                "WITH tenant AS (SELECT set_config('app.current_organization_id', $1::text, true)) "
+                "INSERT INTO webhook_events (organization_id, integration_id, provider, event_type, "
+                "provider_event_id, payload) SELECT $2, $3, 'n8n', 'x', 'y', '{}' FROM tenant",
+                str(orgs[0]),
+                orgs[1],
+                hooks[1].id,
+            )
+    finally:
+        await conn.close()
+    for org in orgs:
+        rows = await _rows(owner_engine, org)
+        assert sorted(r[0] for r in rows) == [f"t{org}-{i}" for i in range(3)]

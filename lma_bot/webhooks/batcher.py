@@ -531,8 +531,9 @@ class IngestBatcher:
         deferred: dict[int, list[int]],
     ) -> None:
         """A deferred flush (nothing processed, no nonce to look up) on a bare asyncpg connection of the
-        batcher's own (:class:`DriverConnections`): ``BEGIN`` and the tenant in one round trip, per
-        organization one ``INSERT``, ``COMMIT``; no ORM, no pool checkout or pre-ping. A connection that broke
+        batcher's own (:class:`DriverConnections`): for one organization a single statement (tenant, insert,
+        commit: one round trip, see :data:`~lma_bot.webhooks.service.STORE_MANY_DRIVER_SQL`); no ORM, no
+        pool checkout or pre-ping. A connection that broke
         is closed and reported as :class:`StoreUnavailable` (the gateway's 503); one that was idle is retried
         once on a new connection first (nothing or everything of the flush was stored: a stored event comes
         back as a duplicate, still stored once)."""
@@ -560,14 +561,13 @@ class IngestBatcher:
         results: list[IngestResult | BaseException],
         deferred: dict[int, list[int]],
     ) -> None:
-        first = True
+        """One organization (the usual flush): one statement in autocommit, which sets the tenant, inserts
+        and commits in a single round trip. Several: ``BEGIN``, one such statement each, ``COMMIT``."""
+        several = len(by_org) > 1
         try:
+            if several:
+                await conn.execute("BEGIN")
             for org_id, indices in by_org.items():
-                # the organization id is an int (never text from a request): safe to inline, so that BEGIN and
-                # the tenant go to the server as one simple query
-                tenant = f"SELECT set_config('{TENANT_SETTING}', '{int(org_id)}', true)"
-                await conn.execute(f"BEGIN; {tenant}" if first else tenant)
-                first = False
                 stored = await store_many_driver(
                     conn.fetch, org_id=org_id, deliveries=[flush.waiters[i].delivery for i in indices]
                 )
@@ -576,12 +576,13 @@ class IngestBatcher:
                     if outcome.new_ids:
                         outcome.result.received = len(outcome.new_ids)
                         deferred.setdefault(org_id, []).extend(outcome.new_ids)
-            await conn.execute("COMMIT")
+            if several:
+                await conn.execute("COMMIT")
         except BaseException:
             for index in (i for indices in by_org.values() for i in indices):
                 results[index] = IngestResult()
             deferred.clear()
-            if not first and not conn.is_closed():
+            if several and not conn.is_closed():
                 with contextlib.suppress(Exception):
                     await conn.execute("ROLLBACK")
             raise

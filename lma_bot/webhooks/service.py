@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lma_bot.db import TENANT_SETTING
 from lma_bot.errors import DomainError, NotFound
 from lma_bot.models import WebhookEvent
 from lma_bot.webhooks.types import WebhookAuthError
@@ -169,11 +170,17 @@ _STORE_MANY = text(
     "RETURNING id, integration_id, provider_event_id"
 )
 #: The same statement for a bare asyncpg connection (positional parameters), see :func:`store_many_driver`.
+#: It sets the tenant itself: ``tenant`` (``set_config(..., true)``, volatile, so a materialized CTE) is joined
+#: into the rows' source and the rows pass a sort before the insert, so it runs before the first row meets
+#: the row-level security check. Alone, outside ``BEGIN``, it is one statement, one round trip, committed
+#: before its answer (autocommit); in a transaction the setting lasts until its end, as ``uow``'s does.
 STORE_MANY_DRIVER_SQL = (
-    _COLUMNS
+    f"WITH tenant AS (SELECT set_config('{TENANT_SETTING}', ($1::integer)::text, true)) "
+    + _COLUMNS
     + "SELECT $1::integer, u.integration_id, u.provider, u.event_type, u.provider_event_id, u.nonce, "
     "u.payload::jsonb "
-    "FROM unnest($2::integer[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::text[]) "
+    "FROM tenant, "
+    "unnest($2::integer[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::text[]) "
     "WITH ORDINALITY AS u(integration_id, provider, event_type, provider_event_id, nonce, payload, n) "
     "ORDER BY u.n "
     "ON CONFLICT DO NOTHING "
@@ -278,7 +285,7 @@ class Fetch(Protocol):
 async def store_many_driver(fetch: Fetch, *, org_id: int, deliveries: list[Delivery]) -> list[Stored]:
     """:func:`store_many` on a bare asyncpg connection (``fetch`` is its method), for deliveries that carry
     no nonce (nothing to look up first): the busy gateway's path, without the ORM's per-statement overhead.
-    The caller has begun the transaction and set the tenant, and commits."""
+    The statement sets the tenant ``org_id`` itself; outside a transaction it commits on its own."""
     if any(e.nonce for d in deliveries for e in d.events):
         raise ValueError("store_many_driver takes no deliveries with nonces; use store_many")
     outcomes = [Stored() for _ in deliveries]
