@@ -17,6 +17,7 @@ transient ones retry with backoff up to a cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -44,6 +45,7 @@ from handlers.slack.clients import BotClients
 from lma_bot.config import Settings
 from lma_bot.db import Database
 from lma_bot.failpoints import failpoint
+from lma_bot.models import Lead, User
 from lma_bot.queues import Later
 from lma_bot.redis import AnyRedis, RedisKeys
 from lma_bot.reminders import service
@@ -77,6 +79,8 @@ CLAIM_LEASE_SECONDS = 120.0
 #: How long a message may wait in memory for its DM channel's pacing slot (holding its intent) before it
 #: goes back to the queue; well inside service.SEND_TIMEOUT.
 MAX_SLOT_WAIT = 30.0
+#: How long a posted message may wait to be marked sent while other DMs are being prepared and posted.
+MAX_MARK_DELAY = 3.0
 
 
 @dataclass
@@ -136,6 +140,11 @@ class ReminderDispatcher:
         self._to_mark: dict[int, list[tuple[service.Posted, _Message]]] = {}
         self._marking: dict[int, asyncio.Task[None]] = {}
         self._wake: asyncio.TimerHandle | None = None
+        # Marking sent waits while claims are being prepared and posted (it is not on the DMs' path and
+        # would only take CPU and PostgreSQL from them), up to MAX_MARK_DELAY.
+        self._active = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -202,6 +211,16 @@ class ReminderDispatcher:
         except Exception:  # the scheduler's next run tries again
             log.exception("reminder.pump.error")
 
+    def _enter(self) -> None:
+        self._active += 1
+        self._quiet.clear()
+
+    def _leave(self) -> None:
+        self._active -= 1
+        if self._active <= 0:
+            self._active = 0
+            self._quiet.set()
+
     def _release(self, members: Iterable[Member]) -> None:
         self._held.difference_update(members)
         if not self._held:
@@ -248,10 +267,23 @@ class ReminderDispatcher:
     async def _handle_org(self, org_id: int, members: list[Member]) -> None:
         """Coalesce per person, in slices of whole people (``slice_size`` reminders or so): each slice's
         intents are committed and its messages posted while the next slice is prepared."""
+        self._enter()
+        try:
+            await self._prepare_and_post(org_id, members)
+        finally:
+            self._leave()
+
+    async def _prepare_and_post(self, org_id: int, members: list[Member]) -> None:
         try:
             async with self.database.uow(org_id) as session:
-                recipient = await service.recipients_of(
+                named = await service.named_in(
                     session, org_id=org_id, reminder_ids=[m.reminder_id for m in members]
+                )
+                people = await service.people_and_leads(
+                    session,
+                    org_id=org_id,
+                    user_ids={u for n in named.values() for u in (n.user_id, n.created_by) if u is not None},
+                    lead_ids={n.lead_id for n in named.values()},
                 )
         except Exception:  # stays claimed in Redis: its lease brings it back
             log.exception("reminder.dispatch.error org_id=%s members=%d", org_id, len(members))
@@ -259,7 +291,8 @@ class ReminderDispatcher:
             return
         per_person: dict[int | None, list[Member]] = defaultdict(list)
         for member in members:
-            per_person[recipient.get(member.reminder_id)].append(member)
+            found = named.get(member.reminder_id)
+            per_person[found.user_id if found is not None else None].append(member)
         slices: list[list[Member]] = [[]]
         for group in per_person.values():
             if slices[-1] and len(slices[-1]) + len(group) > self.slice_size:
@@ -267,7 +300,7 @@ class ReminderDispatcher:
             slices[-1].extend(group)
         for part in slices:
             try:
-                messages = await self._begin(org_id, part)
+                messages = await self._begin(org_id, part, people)
             except Exception:  # stays claimed in Redis: its lease brings it back
                 log.exception("reminder.dispatch.error org_id=%s members=%d", org_id, len(part))
                 self._release(part)
@@ -278,13 +311,17 @@ class ReminderDispatcher:
                 by_channel[message.recipient_slack_id].append(message)
             taken = await self._take_slots(list(by_channel))
             for channel, channel_messages in by_channel.items():
+                self._enter()
                 self._spawn(self._deliver_channel(channel_messages, slot_taken=channel in taken))
             await asyncio.sleep(0)  # let the first posts of this slice start
 
-    async def _begin(self, org_id: int, members: list[Member]) -> list[_Message]:
-        """One transaction for the whole claim: lock what is due, coalesce it into messages (per person,
+    async def _begin(
+        self, org_id: int, members: list[Member], people: tuple[dict[int, User], dict[int, Lead]]
+    ) -> list[_Message]:
+        """One transaction for a slice of a claim: lock what is due, coalesce it into messages (per person,
         at most ``per_message`` each), record every intent in one UPDATE. Returns the messages to post;
-        everything else is settled in Redis here."""
+        everything else is settled in Redis here. ``people``: the users and leads the claim names, loaded
+        once for the claim (anything missing is loaded here)."""
         now = self.clock()
         member_of = {m.reminder_id: m for m in members}
         settle: list[tuple[Member, dt.datetime | None]] = []
@@ -295,12 +332,14 @@ class ReminderDispatcher:
             due, other = await service.lock_due(session, org_id=org_id, reminder_ids=list(member_of), now=now)
             for rid, step in other.items():
                 settle.append((member_of[rid], step.at if isinstance(step, Later) else None))
-            users, leads = await service.people_and_leads(
+            users, leads = people
+            more = await service.people_and_leads(
                 session,
                 org_id=org_id,
-                user_ids={u for d in due for u in (d.user_id, d.created_by) if u is not None},
-                lead_ids={d.lead_id for d in due},
+                user_ids={u for d in due for u in (d.user_id, d.created_by) if u is not None} - users.keys(),
+                lead_ids={d.lead_id for d in due} - leads.keys(),
             )
+            users, leads = users | more[0], leads | more[1]
             groups: dict[tuple[int, uuid.UUID | None], list[service.Due]] = defaultdict(list)
 
             lead_names = {lead_id: lead.display_name for lead_id, lead in leads.items()}
@@ -402,12 +441,15 @@ class ReminderDispatcher:
 
     async def _deliver_channel(self, messages: list[_Message], *, slot_taken: bool) -> None:
         """The messages of one DM channel, in order, a pacing slot each (the first one's maybe taken)."""
-        for i, message in enumerate(messages):
-            try:
-                await self._deliver(message, slot_taken=slot_taken and i == 0)
-            except Exception:  # stays claimed in Redis: its lease brings it back (a recovery, by its key)
-                log.exception("reminder.dispatch.error send_key=%s", message.send_key)
-                self._release(message.members)
+        try:
+            for i, message in enumerate(messages):
+                try:
+                    await self._deliver(message, slot_taken=slot_taken and i == 0)
+                except Exception:  # stays claimed in Redis: its lease brings it back (a recovery, by its key)
+                    log.exception("reminder.dispatch.error send_key=%s", message.send_key)
+                    self._release(message.members)
+        finally:
+            self._leave()
 
     async def _deliver(self, m: _Message, *, slot_taken: bool = False) -> None:
         client = await self.client_for(m.org_id)
@@ -527,7 +569,12 @@ class ReminderDispatcher:
 
     async def _mark_loop(self, org_id: int) -> None:
         try:
-            while batch := self._to_mark.pop(org_id, []):
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet.wait(), MAX_MARK_DELAY)
+                batch = self._to_mark.pop(org_id, [])
+                if not batch:
+                    break
                 members = [member for _, m in batch for member in m.members]
                 try:
                     async with self.database.uow(org_id) as session:

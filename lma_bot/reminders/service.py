@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import BigInteger, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lma_bot.activity.service import record
@@ -399,16 +401,30 @@ class Due:
     attempts: int
 
 
-async def recipients_of(
-    session: AsyncSession, *, org_id: int, reminder_ids: list[int]
-) -> dict[int, int | None]:
-    """reminder id -> the user it reminds (no lock: to group a claim per person before locking it)."""
+def _any(ids: list[int]) -> Any:
+    """``= ANY(:ids)`` with one array parameter: a claim's thousands of ids as one value, not an IN list of
+    thousands of parameters to render, send and parse."""
+    return any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+
+
+@dataclass(frozen=True)
+class Named:
+    """Who a reminder names and about which lead (read without a lock, to plan a claim)."""
+
+    user_id: int | None
+    created_by: int | None
+    lead_id: int
+
+
+async def named_in(session: AsyncSession, *, org_id: int, reminder_ids: list[int]) -> dict[int, Named]:
+    """reminder id -> who it reminds, who set it, its lead (no lock: to group a claim per person and load
+    the people and leads once before locking it slice by slice)."""
     rows = await session.execute(
-        select(Reminder.id, Reminder.user_id).where(
-            Reminder.organization_id == org_id, Reminder.id.in_(reminder_ids)
+        select(Reminder.id, Reminder.user_id, Reminder.created_by, Reminder.lead_id).where(
+            Reminder.organization_id == org_id, Reminder.id == _any(reminder_ids)
         )
     )
-    return {int(rid): uid for rid, uid in rows.tuples()}
+    return {int(rid): Named(uid, by, lead) for rid, uid, by, lead in rows.tuples()}
 
 
 async def lock_due(
@@ -433,7 +449,7 @@ async def lock_due(
                 Reminder.sending_since,
                 Reminder.attempts,
             )
-            .where(Reminder.organization_id == org_id, Reminder.id.in_(reminder_ids))
+            .where(Reminder.organization_id == org_id, Reminder.id == _any(reminder_ids))
             .with_for_update(skip_locked=True)
         )
     ).all()
