@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import logging
 import signal
@@ -82,10 +83,21 @@ async def _run_app(app: web.Application, host: str, port: int, *, reuse_port: bo
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
+        _tune_gc()
         log.info("web.listening url=http://%s:%s", host, port)
         await _wait_for_signal()
     finally:
         await runner.cleanup()
+
+
+def _tune_gc() -> None:
+    """Once started: the start-up objects (modules, the app, compiled schemas) move to the permanent
+    generation, so a full collection no longer walks them, and young collections run every 10,000
+    allocations instead of 700. A request path allocating tens of objects otherwise triggered a collection
+    every few requests, and the occasional full one stalled every request in flight."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 10)
 
 
 async def _wait_for_signal() -> None:
