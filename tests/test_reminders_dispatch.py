@@ -428,6 +428,25 @@ async def test_more_than_fit_in_one_dm_are_split_into_messages_paced_a_second_ap
     assert await env.queue.sizes() == (0, 0)
 
 
+async def test_a_message_not_posted_soon_after_its_intent_goes_back_to_the_queue(env: Env) -> None:
+    """A backlog (one post at a time, Slack slow) keeps the second person's DM waiting past the deadline:
+    rather than post on an intent a recovery may soon take over, it gives the intent back."""
+    first = await env.remind(message="first")
+    second = await env.remind(user=env.manager, message="second")
+    env.fake.delay("chat.postMessage", 0.5)
+    assert await env.dispatcher(concurrency=1, post_deadline=0.3).tick() == 2
+    assert len(env.fake.calls_to("chat.postMessage")) == 1
+    [sent, waiting] = sorted([await env.row(first), await env.row(second)], key=lambda r: r.status != "sent")
+    assert sent.status == "sent"
+    assert (waiting.status, waiting.send_key, waiting.failure_reason) == (
+        "scheduled",
+        None,
+        "not posted in time",
+    )
+    assert await env.dispatcher().tick() == 1  # back in the queue, due now: the next run posts it
+    assert sorted(env.carried()) == sorted([first.reminder_id, second.reminder_id])
+
+
 async def test_killed_with_coalesced_messages_each_reminder_is_sent_once(env: Env) -> None:
     """A dead process had coalesced 5 reminders into two messages (keys K1: 3, K2: 2), recorded both
     intents in one UPDATE, posted the first, and died. The next one marks K1's three sent from Slack's copy

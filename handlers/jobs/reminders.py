@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -81,6 +82,11 @@ CLAIM_LEASE_SECONDS = 120.0
 MAX_SLOT_WAIT = 30.0
 #: How long a posted message may wait to be marked sent while other DMs are being prepared and posted.
 MAX_MARK_DELAY = 3.0
+#: A message not posted this long after its intent was recorded is not posted by this process (a recovery
+#: may take its intent over after service.SEND_TIMEOUT): it goes back to the queue.
+MAX_POST_DELAY = service.SEND_TIMEOUT.total_seconds() / 2
+#: Slices of a claim are not prepared while this many messages wait to be posted (backpressure).
+MAX_BACKLOG = 400
 
 
 @dataclass
@@ -100,6 +106,7 @@ class _Message:
     ]  # reminder id -> the Slack id of its creator to tell on failure (not the recipient)
     part: int = 1
     parts: int = 1
+    begun: float = field(default_factory=time.monotonic)  # when its intent was recorded
 
     @property
     def reminder_ids(self) -> tuple[int, ...]:
@@ -121,6 +128,8 @@ class ReminderDispatcher:
     per_message: int = MAX_PER_MESSAGE
     #: Reminders per transaction of a claim (whole people): the first DMs go out while the rest is prepared.
     slice_size: int = 500
+    #: seconds after its intent a message may still be posted by this process (MAX_POST_DELAY)
+    post_deadline: float = MAX_POST_DELAY
     pace_seconds: float = 1.0
     #: Claim again the moment the next queued reminder falls due (between the scheduler's 1 s runs).
     wake_on_due: bool = False
@@ -143,6 +152,9 @@ class ReminderDispatcher:
         # Marking sent waits while claims are being prepared and posted (it is not on the DMs' path and
         # would only take CPU and PostgreSQL from them), up to MAX_MARK_DELAY.
         self._active = 0
+        self._backlog = 0  # messages whose intent is recorded, not yet posted or settled
+        self._room = asyncio.Event()  # set while the backlog is under MAX_BACKLOG
+        self._room.set()
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._idle = asyncio.Event()
@@ -299,6 +311,7 @@ class ReminderDispatcher:
                 slices.append([])
             slices[-1].extend(group)
         for part in slices:
+            await self._room.wait()
             try:
                 messages = await self._begin(org_id, part, people)
             except Exception:  # stays claimed in Redis: its lease brings it back
@@ -310,6 +323,9 @@ class ReminderDispatcher:
             for message in messages:
                 by_channel[message.recipient_slack_id].append(message)
             taken = await self._take_slots(list(by_channel))
+            self._backlog += len(messages)
+            if self._backlog >= MAX_BACKLOG:
+                self._room.clear()
             for channel, channel_messages in by_channel.items():
                 self._enter()
                 self._spawn(self._deliver_channel(channel_messages, slot_taken=channel in taken))
@@ -448,6 +464,10 @@ class ReminderDispatcher:
                 except Exception:  # stays claimed in Redis: its lease brings it back (a recovery, by its key)
                     log.exception("reminder.dispatch.error send_key=%s", message.send_key)
                     self._release(message.members)
+                finally:
+                    self._backlog -= 1
+                    if self._backlog < MAX_BACKLOG:
+                        self._room.set()
         finally:
             self._leave()
 
@@ -477,9 +497,14 @@ class ReminderDispatcher:
             response: Any = None
             problem: Exception | None = None
             async with self._gate:  # bounds the Slack calls and Redis connections in flight
-                wait = 0.0 if slot_taken else await self._take_slot(m.recipient_slack_id)
+                if time.monotonic() - m.begun > self.post_deadline:
+                    late = True
+                    wait = 0.0
+                else:
+                    late = False
+                    wait = 0.0 if slot_taken else await self._take_slot(m.recipient_slack_id)
                 slot_taken = False
-                if wait <= 0:
+                if wait <= 0 and not late:
                     try:
                         response = await client.chat_postMessage(
                             channel=m.recipient_slack_id,
@@ -490,6 +515,9 @@ class ReminderDispatcher:
                         )
                     except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
                         problem = exc
+            if late:  # its intent may be taken over soon: give it back rather than risk a second post
+                await self._back_off(m, "not posted in time", dt.timedelta(0))
+                return
             if wait > 0:  # the channel's slot is taken: wait in memory, holding the intent
                 if waited + wait > MAX_SLOT_WAIT:  # busy elsewhere for long: later, from Redis
                     await self._back_off(m, "paced", dt.timedelta(seconds=wait))
