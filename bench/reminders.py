@@ -996,9 +996,9 @@ def render_section(
         f"came {span:.1f} s after due.",
         f"- Dispatcher work (Redis `INFO commandstats` deltas, whole server, so approximate if other clients "
         f"ran): EVALSHA {redis_counts.get('evalsha', 0):.0f} (claims, settles, re-queues), SET "
-        f"{redis_counts.get('set', 0):.0f} (pacing slots tried), PTTL {redis_counts.get('pttl', 0):.0f} "
-        "(slots refused: the reminder went back to the queue for when the channel frees); PostgreSQL "
-        f"`attempts` summed over the reminders: {extra['attempts']}. Scheduler log events: "
+        f"{redis_counts.get('set', 0):.0f} (pacing slots tried, a slice's channels in one pipeline), PTTL "
+        f"{redis_counts.get('pttl', 0):.0f} (slots found taken: the message waits in memory for the channel); "
+        f"PostgreSQL `attempts` summed over the reminders: {extra['attempts']}. Scheduler log events: "
         + ", ".join(f"`{k}` {v}" for k, v in sorted(notes["log_events"].items()))
         + f" (log lines: {', '.join(f'{k} {v}' for k, v in notes['log_lines'].items())}).",
     ]
@@ -1007,6 +1007,11 @@ def render_section(
             f"- Ideal sender: {baseline.extra.get('retried_429', 0)} posts retried after a 429; fake Slack CPU "
             f"{baseline.extra.get('fake_cpu_s', 0.0):.1f} s, bench CPU {baseline.extra.get('client_cpu_s', 0.0):.1f} s."
         )
+    lines.append(
+        "- Before coalescing (2026-12-06 03:06, commit 0df4aa8, the old per-message method): one DM per "
+        "reminder, 10,000 messages, lateness beyond pacing p50 37.91 s / p99 70.18 s, last message 92.1 s after "
+        "due, 109 msgs/s (the ideal sender in that run: p99 2.34 s beyond pacing, last 21.4 s)."
+    )
     if notes.get("diagnosis"):
         lines += ["", notes["diagnosis"]]
     return "\n".join(lines) + "\n"
