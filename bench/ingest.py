@@ -539,7 +539,7 @@ def render_section(
         "`LOG_LEVEL` INFO to a file, one `webhook.stored` line per flush): key lookup (cached), Header-Auth "
         "check, pydantic validation of the callback, then the group-commit batcher "
         "(`lma_bot/webhooks/batcher.py`, up to 2 flushes in flight): a flush of more than 8 deliveries (the busy "
-        "case, all of this run but its first flush) is one autocommit statement on the batcher's own asyncpg "
+        "case; a smaller one on an idle gateway is processed inline instead) is one autocommit statement on the batcher's own asyncpg "
         "connection that sets the tenant, stores every event with `INSERT ... SELECT FROM unnest ON CONFLICT DO "
         "NOTHING` and commits (one round trip); every request is answered after the commit holding its event. "
         "Those rows are committed `received` and processed by the in-process worker once ingest is quiet "
