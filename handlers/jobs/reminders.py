@@ -139,6 +139,7 @@ class ReminderDispatcher:
 
     def __post_init__(self) -> None:
         self.queue = DueQueue(self.redis, self.keys)
+        self._own_clients = self.clients is None
         if self.clients is None:
             self.clients = BotClients(self.settings, self.database)
         # Continuous dispatch: each claim is handled by its own task, so a slow channel (pacing, a slow
@@ -193,6 +194,8 @@ class ReminderDispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._own_clients and self.clients is not None:
+            await self.clients.close()  # its Slack connection pool
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
