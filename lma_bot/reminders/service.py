@@ -2,14 +2,18 @@
 
 A send is exactly-once because of three steps, each its own short transaction:
 
-1. :func:`begin_send` locks the row and records the intent: status ``sending``, a fresh ``send_key``,
-   ``sending_since``. Nobody else sends a row that is ``sending`` and younger than :data:`SEND_TIMEOUT`.
-2. The caller posts to Slack with ``send_key`` in the message metadata.
-3. :func:`finish_sent` marks it sent (only if the intent is still ours).
+1. The intent is recorded under a row lock: status ``sending``, a ``send_key``, ``sending_since``. Nobody
+   else sends a row that is ``sending`` and younger than :data:`SEND_TIMEOUT`. The dispatcher does it for
+   a whole slice of a claim (:func:`lock_due`, then :func:`record_intents`: one UPDATE); reminders
+   coalesced into one DM share the message's send key. :func:`begin_send` is the same step for one row.
+2. The caller posts to Slack with the send key and the reminder ids in the message metadata.
+3. :func:`finish_sent_many` marks the reminders of the posted messages sent (only those whose intent is
+   still ours), one UPDATE per flush.
 
-A process that dies between 1 and 3 leaves a ``sending`` row; once it is older than :data:`SEND_TIMEOUT`
-:func:`begin_send` hands it out as a *recovery*, and the caller first looks in the DM for a message carrying
-that ``send_key``: found, it is marked sent without a second post; not found, it is posted.
+A process that dies between 1 and 3 leaves ``sending`` rows; once older than :data:`SEND_TIMEOUT`
+:func:`lock_due` hands them out as a *recovery* under their key, and the caller first looks in the DM for
+messages carrying that key: the reminders a found message lists are marked sent without a second post; the
+others are posted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, bindparam, select, text, update
+from sqlalchemy import BigInteger, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -275,50 +279,6 @@ async def begin_send(
     reminder.sending_since = now
     reminder.attempts += 1
     return Send(reminder.id, reminder.send_key, True, now, reminder.attempts)
-
-
-async def finish_sent(
-    session: AsyncSession,
-    *,
-    org_id: int,
-    reminder_id: int,
-    send_key: uuid.UUID,
-    channel: str,
-    ts: str,
-    now: dt.datetime | None = None,
-) -> bool:
-    """Mark sent; False if the intent is no longer ours (cancelled, or handed to a recovery). One
-    conditional UPDATE: the row changes only while it is still ``sending`` under this send key."""
-    done = (
-        await session.execute(
-            update(Reminder)
-            .where(
-                Reminder.organization_id == org_id,
-                Reminder.id == reminder_id,
-                Reminder.status == "sending",
-                Reminder.send_key == send_key,
-            )
-            .values(
-                status="sent", sent_at=now or _now(), slack_channel=channel, slack_ts=ts, failure_reason=None
-            )
-            .returning(Reminder.lead_id, Reminder.attempts)
-            .execution_options(synchronize_session=False)
-        )
-    ).one_or_none()
-    if done is None:
-        return False
-    lead_id, attempts = done
-    await record(
-        session,
-        org_id=org_id,
-        actor_id=None,
-        lead_id=lead_id,
-        activity_type="reminder.sent",
-        entity_type="reminder",
-        entity_id=reminder_id,
-        after={"channel": channel, "ts": ts, "attempts": attempts},
-    )
-    return True
 
 
 async def finish_failed(
