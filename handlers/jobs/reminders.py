@@ -615,8 +615,10 @@ class ReminderDispatcher:
                     if len(marked) < len(members):
                         log.warning("reminder.sent.superseded count=%d", len(members) - len(marked))
                     await self.queue.settle((member, None) for member in members)
+                    cards = {self.keys.lead(lead_id) for _, lead_id in marked}
                     try:  # the lead card shows the next pending reminder
-                        await self.redis.delete(*{self.keys.lead(lead_id) for _, lead_id in marked})
+                        if cards:
+                            await self.redis.delete(*cards)
                     except RedisError:
                         log.warning("reminder.card_cache.invalidate_failed org_id=%s", org_id)
                 except Exception:  # still `sending` with the key: a recovery finds the messages
