@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from lma_bot.db import Database
@@ -523,3 +524,71 @@ async def test_rescore_waits_for_running_scorers_and_scorers_never_wait_for_a_re
         assert [c.score for c in scored] == [20]
         assert (await rescore_org(rescorer, org_id=org)).changed == 0
     assert (await _check_invariant(db, org))[lead] == 20
+
+
+# -- the configuration a transaction loads once ----------------------------------------------------------
+
+
+async def _score_in(session: Any, org: int, lead: int, name: str, key: str) -> int:
+    await engine.record_event(
+        session, org_id=org, lead_id=lead, event_type=name, dedupe_key=key, occurred_at=T0
+    )
+    return int(
+        (await session.execute(text("SELECT score FROM leads WHERE id = :l"), {"l": lead})).scalar_one()
+    )
+
+
+async def test_a_batch_of_events_in_one_transaction_loads_the_rules_once(db: Database) -> None:
+    org = await new_org(db)
+    await _rule(db, org, {"event": "email_opened"}, 2, repeat_policy="once_per_event")
+    lead = await _lead(db, org, email="a@acme.test")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.uow(org) as session:
+            for i in range(10):
+                async with session.begin_nested():  # as webhook processing does, one savepoint per event
+                    score = await _score_in(session, org, lead, "email_opened", f"open-{i}")
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert score == 20
+    assert sum("FROM lead_scoring_rules" in s for s in statements) == 2  # active rules and names, once
+    async with db.uow(org) as session:  # the next transaction loads them again
+        statements.clear()
+        sa_event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            assert await _score_in(session, org, lead, "email_opened", "open-10") == 22
+        finally:
+            sa_event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert sum("FROM lead_scoring_rules" in s for s in statements) == 2
+    await _check_invariant(db, org)
+
+
+async def test_a_rule_written_in_the_transaction_is_used_by_its_next_scoring(db: Database) -> None:
+    org = await new_org(db)
+    await _rule(db, org, {"event": "email_opened"}, 2, repeat_policy="once_per_event")
+    lead = await _lead(db, org, email="a@acme.test")
+    async with db.uow(org) as session:
+        assert await _score_in(session, org, lead, "email_opened", "o1") == 2
+        await create_rule(
+            session,
+            org_id=org,
+            data=RuleInput(name="clicks", criteria={"event": "email_clicked"}, points=5),
+            actor=None,
+        )
+        assert await _score_in(session, org, lead, "email_clicked", "c1") == 7
+        async with session.begin_nested() as savepoint:  # a rule written, then rolled back
+            await create_rule(
+                session,
+                org_id=org,
+                data=RuleInput(name="opens x100", criteria={"event": "email_opened"}, points=100),
+                actor=None,
+            )
+            assert await _score_in(session, org, lead, "email_opened", "o2") == 109
+            await savepoint.rollback()
+        assert await _score_in(session, org, lead, "email_opened", "o3") == 9  # not the rolled-back rule
+    await _check_invariant(db, org)

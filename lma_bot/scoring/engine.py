@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import TextClause, event, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, attributes
@@ -156,6 +156,7 @@ def _after_transaction_create(session: Session, transaction: SessionTransaction)
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     """A savepoint rolled back: forget the changes noted inside it (a full rollback forgets them all)."""
+    session.info.pop(_LOADED_KEY, None)  # the rules it loaded may have been written inside it
     if not previous_transaction.nested:
         session.info.pop(SCORE_OUTBOX_KEY, None)
         session.info.pop(_MARKS_KEY, None)
@@ -170,11 +171,27 @@ def _after_commit(session: Session) -> None:
     session.info.pop(_MARKS_KEY, None)
 
 
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's transaction (not a savepoint) ended: its snapshot too
+        session.info.pop(_LOADED_KEY, None)
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    """A rule or an organization (thresholds, alert channel) written: load the configuration again."""
+    if _LOADED_KEY in session.info and any(
+        isinstance(obj, LeadScoringRule | Organization)
+        for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info.pop(_LOADED_KEY, None)
+
+
 # Session-wide bookkeeping of the noted changes across savepoints (no connection, no I/O).
 for _name, _fn in (
     ("after_transaction_create", _after_transaction_create),
     ("after_soft_rollback", _after_soft_rollback),
     ("after_commit", _after_commit),
+    ("after_flush", _after_flush),
+    ("after_transaction_end", _after_transaction_end),
 ):
     if not event.contains(Session, _name, _fn):
         event.listen(Session, _name, _fn)
@@ -246,6 +263,44 @@ async def apply_rows(
     return changes
 
 
+@dataclass
+class _Loaded:
+    """An organization's scoring configuration as one transaction sees it, with its compiled statements."""
+
+    config: ScoringConfig
+    statements: dict[str, tuple[TextClause, dict[str, Any]]] = field(default_factory=dict)  # by reason
+
+
+#: ``session.info`` key: organization id -> :class:`_Loaded`, for the rest of the transaction (a batch of
+#: webhook events scores each one with the rules loaded and compiled once). Dropped when the session flushes
+#: a rule or an organization, when a savepoint rolls back, and when a rescore holds or waits for the
+#: scoring lock (so a scorer running then reads the rules after the change that started it).
+_LOADED_KEY = "lma.scoring_loaded"
+
+
+def forget_loaded(session: Session | AsyncSession) -> None:
+    session.info.pop(_LOADED_KEY, None)
+
+
+async def _loaded(session: AsyncSession, org_id: int, *, fresh: bool) -> _Loaded:
+    cache: dict[int, _Loaded] = session.info.setdefault(_LOADED_KEY, {})
+    loaded = None if fresh else cache.get(org_id)
+    if loaded is None:
+        loaded = cache[org_id] = _Loaded(await load_config(session, org_id))
+    return loaded
+
+
+def _statement(loaded: _Loaded, reason: str) -> tuple[TextClause, dict[str, Any]]:
+    statement = loaded.statements.get(reason)
+    if statement is None:
+        config = loaded.config
+        compiled = apply_sql(
+            config.rules, config.thresholds, scope="ids", reason_prefix=reason, names=config.names
+        )
+        statement = loaded.statements[reason] = (text(compiled.sql), compiled.params)
+    return statement
+
+
 async def score_leads(
     session: AsyncSession,
     *,
@@ -256,18 +311,18 @@ async def score_leads(
     config: ScoringConfig | None = None,
 ) -> list[ScoreChange]:
     """Bring ``lead_ids`` up to date with the organization's active rules (locked and deleted leads are left
-    alone). ``reason`` prefixes the history rows' reasons; ``event_id`` is the triggering ``lead_events`` row."""
+    alone). ``reason`` prefixes the history rows' reasons; ``event_id`` is the triggering ``lead_events`` row.
+    ``config``: rules to use instead of the organization's (loaded once per transaction, see ``_LOADED_KEY``)."""
     if not lead_ids:
         return []
     await session.flush()
-    await try_share_scoring_lock(session, org_id)
+    shared = await try_share_scoring_lock(session, org_id)
     await lock_leads(session, org_id, lead_ids)
-    config = config or await load_config(session, org_id)
-    compiled = apply_sql(
-        config.rules, config.thresholds, scope="ids", reason_prefix=reason, names=config.names
-    )
-    params = {**compiled.params, "org": org_id, "event_id": event_id, "lead_ids": list(lead_ids)}
-    rows = (await session.execute(text(compiled.sql), params)).all()
+    loaded = _Loaded(config) if config is not None else await _loaded(session, org_id, fresh=not shared)
+    statement, compiled_params = _statement(loaded, reason)
+    params = {**compiled_params, "org": org_id, "event_id": event_id, "lead_ids": list(lead_ids)}
+    config = loaded.config
+    rows = (await session.execute(statement, params)).all()
     changes = await apply_rows(session, org_id, rows, alert_channel=config.alert_channel)
     if changes:
         log.info(
