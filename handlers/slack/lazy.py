@@ -49,7 +49,7 @@ from slack_sdk.webhook.webhook_response import WebhookResponse
 log = logging.getLogger(__name__)
 
 LAZY_LIMIT = 4
-MAX_PENDING = 500
+MAX_PENDING = 5000  # about 5-50 s of queued work at this machine's rates (show: ~1,000 jobs/s)
 BUSY_TEXT = (
     ":hourglass: lma-bot is very busy right now and could not take this. Please try again in a minute."
 )
