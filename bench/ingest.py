@@ -452,6 +452,30 @@ def run_line(r: RunResult) -> str:
     )
 
 
+#: Earlier full runs of this code on this machine, noted by hand (ours / raw req/s = ratio; the load before):
+#: the machine's speed drifts between runs (bare aiohttp alone from 8,000 to 20,000 req/s), which moves the
+#: ratio more than any change made here.
+SPREAD = (
+    "Spread (noted by hand: full 3-round runs of this code on 2026-12-06; this run is not among them): with "
+    "`--workers 1`: 04:34 3.01x, 04:40 2.60x, 04:44 3.98x, 04:53 3.22x, 05:34 3.90x (ours 8,021 / raw 2,055, "
+    "load 0.2), 05:37 2.70x, 05:40 2.67x; with `--workers 2`: 05:43 3.41x (per round 4.7x / 3.1x / 3.7x, "
+    "load 1.3, a slow phase of the machine: bare aiohttp 8,300-13,700 req/s). One process is CPU-bound at "
+    "0.12-0.26 ms of server CPU per request depending on the machine's phase; two processes use the second core."
+)
+
+
+def _round_ratios(results: list[RunResult]) -> str:
+    by_round: dict[int, dict[str, RunResult]] = {}
+    for r in results:
+        by_round.setdefault(r.round, {})[r.variant] = r
+    parts = [
+        f"round {n} {v[OURS].rate / v[RAW].rate:.2f}x"
+        for n, v in sorted(by_round.items())
+        if OURS in v and RAW in v and v[RAW].rate
+    ]
+    return ", ".join(parts) if parts else "n/a"
+
+
 def verdict(raw: RunResult, ours: RunResult) -> tuple[bool, bool, float]:
     ratio = ours.rate / raw.rate
     return ratio >= TARGET_RATIO, ours.p99_ms <= TARGET_P99_MS, ratio
@@ -517,7 +541,10 @@ def render_section(
     lines += [
         "",
         f"Ratio ours/raw asyncpg: {ratio:.2f}x throughput (p99 {ours.p99_ms / raw.p99_ms:.2f}x); "
-        f"ours/bare aiohttp: {ours.rate / bare.rate:.2f}x.",
+        f"ours/bare aiohttp: {ours.rate / bare.rate:.2f}x. Within each round (the same minute of this shared "
+        "machine): " + _round_ratios(results) + ".",
+        "",
+        SPREAD,
         "",
         f"Where it goes (best rounds): ours' server ({_workers_text(workers)}) spends {ours.run_cpu_ms:.2f} ms "
         f"CPU per request until the last answer (aiohttp, key lookup, authentication, pydantic validation, the "
