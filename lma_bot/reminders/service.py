@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -446,31 +446,17 @@ async def people_and_leads(
     session: AsyncSession, *, org_id: int, user_ids: set[int], lead_ids: set[int]
 ) -> tuple[dict[int, User], dict[int, Lead]]:
     """The users (recipients, creators) and leads a batch of reminders names, one query each."""
-    users = (
-        {
-            u.id: u
-            for u in (
-                await session.execute(
-                    select(User).where(User.organization_id == org_id, User.id.in_(user_ids))
-                )
-            ).scalars()
-        }
-        if user_ids
-        else {}
-    )
-    leads = (
-        {
-            lead.id: lead
-            for lead in (
-                await session.execute(
-                    select(Lead).where(Lead.organization_id == org_id, Lead.id.in_(lead_ids))
-                )
-            ).scalars()
-        }
-        if lead_ids
-        else {}
-    )
-    return users, leads
+    return await _by_id(session, User, org_id, user_ids), await _by_id(session, Lead, org_id, lead_ids)
+
+
+_Row = TypeVar("_Row", User, Lead)
+
+
+async def _by_id(session: AsyncSession, model: type[_Row], org_id: int, ids: set[int]) -> dict[int, _Row]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(model).where(model.organization_id == org_id, model.id.in_(ids)))
+    return {row.id: row for row in rows.scalars()}
 
 
 async def record_intents(
