@@ -1035,3 +1035,23 @@ def test_every_fixture_event_is_normalized(provider: str, name: str, document: A
     assert 0 < len(event.provider_event_id) <= 255
     assert event.message_id is None or not event.message_id.startswith("<")
     assert json.loads(json.dumps(event.payload)) == document
+
+
+@pytest.mark.parametrize("provider", [sendgrid, mailgun, postmark])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"NaN", "NaN is not a JSON number"),
+        (b"-Infinity", "-Infinity is not a JSON number"),
+        (b'"bounced\\u0000"', r"NUL character \(\\u0000\)"),
+    ],
+)
+def test_what_jsonb_cannot_store_is_a_payload_error_for_every_provider(
+    provider: Any, value: bytes, message: str
+) -> None:
+    """Refused with a 400 before the flush, instead of failing the commit shared with other deliveries."""
+    body = b'[{"event": "delivered", "sg_event_id": "e1", "timestamp": 1700000000, "x": ' + value + b"}]"
+    if provider is not sendgrid:
+        body = b'{"RecordType": "Delivery", "event-data": {"event": "delivered"}, "x": ' + value + b"}"
+    with pytest.raises(WebhookPayloadError, match=message):
+        provider.parse(body, "application/json")

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from lma_bot.leads.schemas import LeadCreate
+from lma_bot.webhooks.providers import load_json
 from lma_bot.webhooks.types import Headers, Verified, WebhookAuthError, WebhookPayloadError
 
 SECRET_HEADER = "X-LMA-Webhook-Secret"  # noqa: S105 (a header name)
@@ -222,33 +223,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-def _no_constant(name: str) -> Any:
-    raise WebhookPayloadError(f"body is not JSON: {name} is not a JSON number")
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def parse(body: bytes) -> tuple[N8nMessage, dict[str, Any]]:
     """The message and its JSON object; :class:`WebhookPayloadError` says what is wrong and where.
 
     What PostgreSQL's ``jsonb`` cannot store is refused here (400), not at the shared commit: ``NaN`` and
     ``Infinity`` (Python's json reads them) and the NUL character in a string."""
-    try:
-        document = json.loads(body, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+    document = load_json(body, None)
     if not isinstance(document, dict):
         raise WebhookPayloadError("body must be a JSON object")
-    if b"\\u0000" in body and _has_nul(document):
-        raise WebhookPayloadError("body holds a NUL character (\\u0000), which cannot be stored")
     kind = document.get("type")
     if kind not in MESSAGE_TYPES:
         raise WebhookPayloadError(f"type: expected one of {', '.join(MESSAGE_TYPES)}, got {kind!r}")

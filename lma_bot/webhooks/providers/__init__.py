@@ -48,12 +48,31 @@ def within_window(timestamp: float, now: float, window: float = WINDOW_SECONDS) 
 
 
 def load_json(body: bytes, content_type: str | None) -> Any:
-    """The decoded body; :class:`WebhookPayloadError` when it is not UTF-8 JSON."""
+    """The decoded body; :class:`WebhookPayloadError` when it is not UTF-8 JSON, or holds what PostgreSQL's
+    ``jsonb`` cannot store (``NaN`` and ``Infinity``, which Python's json reads, or a NUL character in a
+    string): refused here with a 400, not at the commit a flush shares with other deliveries."""
     try:
-        return json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         sent = f" (Content-Type {content_type!r})" if content_type else ""
         raise WebhookPayloadError(f"body is not JSON{sent}: {exc}") from None
+    if b"\\u0000" in body and _has_nul(document):
+        raise WebhookPayloadError("body holds a NUL character (\\u0000), which cannot be stored")
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise WebhookPayloadError(f"body is not JSON: {name} is not a JSON number")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def is_number(value: object) -> bool:
