@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -17,20 +16,13 @@ from handlers.slack.blocks.modals import add_note_modal, change_status_modal
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors
 from handlers.slack.ids import Action, LeadRef, MemberRef, ModalContext, PageRequest
-from handlers.slack.replies import EPHEMERAL, just_ack
-from lma_bot.errors import InvalidInput, PermissionDenied
+from handlers.slack.replies import EPHEMERAL, button_value, just_ack
+from lma_bot.errors import PermissionDenied
 from lma_bot.leads.service import STATUS_TRANSITIONS
 
 
-def _value(body: dict[str, Any]) -> str:
-    return str(body["actions"][0].get("value") or "")
-
-
 def _lead_ref(body: dict[str, Any]) -> LeadRef:
-    try:
-        return LeadRef.model_validate_json(_value(body))
-    except ValidationError:
-        raise InvalidInput("this button is out of date; run the command again") from None
+    return button_value(LeadRef, body, again="run the command again")
 
 
 async def _actor(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> Any:
@@ -46,10 +38,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def list_page(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="list_page"):
-            try:
-                request = PageRequest.model_validate_json(_value(body))
-            except ValidationError:
-                raise InvalidInput("this button is out of date; run the list again") from None
+            request = button_value(PageRequest, body, again="run the list again")
             actor = await _actor(deps, client, body)
             page = await flows.page(deps, actor, request.query, after=request.after, before=request.before)
             await respond(
@@ -82,10 +71,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             actor = await _actor(deps, client, body)
             if not actor.is_manager:
                 raise PermissionDenied("only managers and admins can add users; ask one of them")
-            try:
-                member = MemberRef.model_validate_json(_value(body))
-            except ValidationError:
-                raise InvalidInput("this button is out of date") from None
+            member = button_value(MemberRef, body)
             profile = await slack_profile(client, member.slack_user_id)
             added = await provision(
                 deps, org_id=actor.org_id, slack_user_id=member.slack_user_id, profile=profile

@@ -46,7 +46,7 @@ from handlers.slack.grammar import (
 )
 from handlers.slack.home import refresh_homes
 from handlers.slack.ids import Action, AssignmentRef, Block, LeadRef, ModalContext, View
-from handlers.slack.replies import EPHEMERAL, just_ack
+from handlers.slack.replies import EPHEMERAL, button_value, just_ack
 from lma_bot.assignments import service
 from lma_bot.assignments.schemas import RequestView
 from lma_bot.db import Database
@@ -343,10 +343,7 @@ async def admin(deps: SlackDeps, client: AsyncWebClient, actor: Actor, command: 
 
 
 def _ref(body: dict[str, Any]) -> AssignmentRef:
-    try:
-        return AssignmentRef.model_validate_json(str(body["actions"][0].get("value") or ""))
-    except ValidationError:
-        raise InvalidInput("this button is out of date") from None
+    return button_value(AssignmentRef, body)
 
 
 def _selected_user(view: dict[str, Any]) -> str | None:
@@ -389,10 +386,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def open_form(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="reassign_form"):
-            try:
-                lead_id = LeadRef.model_validate_json(str(body["actions"][0].get("value") or "")).lead_id
-            except ValidationError:
-                raise InvalidInput("this button is out of date; open the lead again") from None
+            lead_id = button_value(LeadRef, body, again="open the lead again").lead_id
             actor = await actor_for(body, client)
             card = await deps.cards.get(deps.database, org_id=actor.org_id, lead_id=lead_id)
             owner = user_ref(card.owner.slack_user_id, card.owner.name) if card.owner else None

@@ -34,8 +34,8 @@ from handlers.slack.blocks.reminders import (
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, error_text
 from handlers.slack.ids import Action, Block, LeadRef, ModalContext, ReminderRef, View
-from handlers.slack.replies import just_ack
-from lma_bot.errors import DomainError, InvalidInput
+from handlers.slack.replies import button_value, just_ack
+from lma_bot.errors import DomainError
 from lma_bot.leads.service import get_lead
 from lma_bot.models import User
 from lma_bot.reminders import service
@@ -246,10 +246,7 @@ async def _one_at_a_time(deps: SlackDeps, channel: str, ts: str) -> AsyncIterato
 
 
 def _ref(body: dict[str, Any]) -> ReminderRef:
-    try:
-        return ReminderRef.model_validate_json(str(body["actions"][0].get("value") or ""))
-    except ValidationError:
-        raise InvalidInput("this button is out of date") from None
+    return button_value(ReminderRef, body)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -306,10 +303,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def open_form(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="remind_form"):
-            try:
-                lead_id = LeadRef.model_validate_json(str(body["actions"][0].get("value") or "")).lead_id
-            except ValidationError:
-                raise InvalidInput("this button is out of date; open the lead again") from None
+            lead_id = button_value(LeadRef, body, again="open the lead again").lead_id
             actor = await actor_for(body, client)
             async with deps.database.uow(actor.org_id) as session:
                 lead = await get_lead(session, org_id=actor.org_id, lead_id=lead_id)

@@ -23,7 +23,7 @@ from handlers.slack.clients import ClientFor
 from handlers.slack.deps import SlackDeps
 from handlers.slack.errors import answer_errors, error_text
 from handlers.slack.ids import Action, Block, LeadRef, ModalContext, RuleRef, View
-from handlers.slack.replies import EPHEMERAL, just_ack
+from handlers.slack.replies import EPHEMERAL, button_value, just_ack
 from lma_bot.db import Database
 from lma_bot.errors import DomainError, InvalidInput, PermissionDenied
 from lma_bot.leads.service import get_lead
@@ -272,15 +272,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def actor_for(body: dict[str, Any], client: AsyncWebClient) -> Actor:
         return await actor_for_payload(deps, client, body)
 
-    def value(body: dict[str, Any]) -> str:
-        return str(body["actions"][0].get("value") or "")
-
     async def score_details(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="score_details"):
-            try:
-                lead_id = LeadRef.model_validate_json(value(body)).lead_id
-            except ValidationError:
-                raise InvalidInput("this button is out of date; open the lead again") from None
+            lead_id = button_value(LeadRef, body, again="open the lead again").lead_id
             actor = await actor_for(body, client)
             await respond(
                 text=f"Score of lead #{lead_id}", blocks=await breakdown(deps, actor, lead_id), **EPHEMERAL
@@ -288,19 +282,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def edit_rule(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="rule_edit"):
-            try:
-                rule_id = RuleRef.model_validate_json(value(body)).rule_id
-            except ValidationError:
-                raise InvalidInput("this button is out of date; run `/lead rules` again") from None
+            rule_id = button_value(RuleRef, body, again="run `/lead rules` again").rule_id
             actor = await actor_for(body, client)
             await open_rule_form(deps, client, actor, body["trigger_id"], rule_id)
 
     async def toggle_rule(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         async with answer_errors(respond, what="rule_toggle"):
-            try:
-                rule_id = RuleRef.model_validate_json(value(body)).rule_id
-            except ValidationError:
-                raise InvalidInput("this button is out of date; run `/lead rules` again") from None
+            rule_id = button_value(RuleRef, body, again="run `/lead rules` again").rule_id
             actor = await actor_for(body, client)
             text = await set_active(deps, client, actor, rule_id)
             await respond(text=text, blocks=await rules_list(deps, actor), replace_original=True)
