@@ -3,9 +3,11 @@ PostgreSQL backends, the command line as run, and rewriting one script's section
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
+import signal
 import statistics
 import sys
 import uuid
@@ -215,3 +217,15 @@ def write_results(name: str, section: str, path: Path = RESULTS) -> None:
     else:
         updated = existing.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(updated)
+
+
+async def stop_process(proc: asyncio.subprocess.Process, grace: float = 30) -> None:
+    """SIGTERM a child process (a server, a scheduler, a fake), SIGKILL it if it is still running after
+    ``grace`` seconds."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -54,6 +54,7 @@ from _common import (  # noqa: E402
     proc_cpu_seconds,
     server_info,
     server_url_from,
+    stop_process,
     write_results,
 )
 from sqlalchemy import text  # noqa: E402
@@ -140,13 +141,7 @@ class Child:
         return sum(proc_cpu_seconds(pid) or 0.0 for pid in (self.proc.pid, *_children(self.proc.pid)))
 
     async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await stop_process(self.proc)
 
 
 def _children(pid: int) -> list[int]:

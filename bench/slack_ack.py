@@ -52,6 +52,7 @@ from _common import (  # noqa: E402
     proc_cpu_seconds,
     server_info,
     server_url_from,
+    stop_process,
     write_results,
 )
 from aiohttp import web  # noqa: E402
@@ -239,13 +240,7 @@ class Child:
             return 0
 
     async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await stop_process(self.proc)
 
 
 async def start_child(name: str, extra: list[str], logdir: Path) -> Child:
