@@ -229,3 +229,12 @@ async def stop_process(proc: asyncio.subprocess.Process, grace: float = 30) -> N
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+async def until_terminated() -> None:
+    """Return once this process gets SIGINT or SIGTERM (a bench's child server waits here)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

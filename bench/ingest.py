@@ -25,7 +25,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from _common import (  # noqa: E402
     server_info,
     server_url_from,
     stop_process,
+    until_terminated,
     write_results,
 )
 from sqlalchemy import text  # noqa: E402
@@ -116,11 +116,7 @@ async def _serve(args: argparse.Namespace) -> None:
     await site.start()
     port = runner.addresses[0][1]
     print(json.dumps({"port": port}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_terminated()
     await runner.cleanup()
     if pool is not None:
         await pool.close()

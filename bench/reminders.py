@@ -23,7 +23,6 @@ import math
 import os
 import random
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from _common import (  # noqa: E402
     server_info,
     server_url_from,
     stop_process,
+    until_terminated,
     write_results,
 )
 from aiohttp import web  # noqa: E402
@@ -161,12 +161,8 @@ async def serve_fake(pace: float) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     _announce(port=int(fake.base_url.rsplit(":", 1)[1]), control=int(runner.addresses[0][1]))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_terminated()
     finally:
         await runner.cleanup()
         await fake.stop()

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import pstats
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from _common import (  # noqa: E402
     server_info,
     server_url_from,
     stop_process,
+    until_terminated,
     write_results,
 )
 from aiohttp import web  # noqa: E402
@@ -95,14 +95,6 @@ def _announce(**ports: int) -> None:
     """Tell the parent where we listen: one JSON line on stdout (nothing else is ever printed there)."""
     sys.stdout.write(json.dumps(ports) + "\n")
     sys.stdout.flush()
-
-
-async def _until_terminated() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def _listen(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -152,7 +144,7 @@ async def serve(args: argparse.Namespace) -> None:
         control, control_port = await _listen(fake_control_app(fake))
         _announce(port=int(fake.base_url.rsplit(":", 1)[1]), control=control_port)
         try:
-            await _until_terminated()
+            await until_terminated()
         finally:
             await control.cleanup()
             await fake.stop()
@@ -166,7 +158,7 @@ async def serve(args: argparse.Namespace) -> None:
     runner, port = await _listen(app)
     _announce(port=port)
     try:
-        await _until_terminated()
+        await until_terminated()
     finally:
         await runner.cleanup()
 
