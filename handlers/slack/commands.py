@@ -73,6 +73,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         await ack()
 
+    async def command_actor(command: dict[str, Any], client: AsyncWebClient) -> Actor:
+        return await resolve_actor(
+            deps,
+            client,
+            team_id=command["team_id"],
+            team_domain=command.get("team_domain"),
+            slack_user_id=command["user_id"],
+        )
+
     async def run_lead(command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         try:
             parsed = parse(command.get("text", ""))
@@ -81,13 +90,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if isinstance(parsed, RuleForm):
             # The form first (the trigger_id expires 3 s after the command); only admins get it.
             async with answer_errors(respond, what="rule_form"):
-                actor = await resolve_actor(
-                    deps,
-                    client,
-                    team_id=command["team_id"],
-                    team_domain=command.get("team_domain"),
-                    slack_user_id=command["user_id"],
-                )
+                actor = await command_actor(command, client)
                 await scoring.open_rule_form(deps, client, actor, command["trigger_id"], parsed.rule_id)
             return
         if isinstance(parsed, Create) and parsed.email is None:
@@ -98,13 +101,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
             return
         async with answer_errors(respond, what="command"):
-            actor = await resolve_actor(
-                deps,
-                client,
-                team_id=command["team_id"],
-                team_domain=command.get("team_domain"),
-                slack_user_id=command["user_id"],
-            )
+            actor = await command_actor(command, client)
             await _dispatch(deps, client, respond, actor, parsed)
 
     app.command("/lead")(ack=ack_lead, lazy=[run_lead])
